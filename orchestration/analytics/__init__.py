@@ -1,0 +1,1 @@
+"""Plain analytics functions: DataFrames in, DataFrames out. No Dagster, Streamlit or paths."""
