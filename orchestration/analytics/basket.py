@@ -26,7 +26,6 @@ and mlxtend's FP-growth (Han, Pei & Yin 2000) on a sparse one-hot matrix of the 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +35,9 @@ __all__ = [
     "ITEM_SEPARATOR",
     "RULE_COLUMNS",
     "baskets_to_categories",
+    "min_count_for_support",
     "mine_rules",
     "mine_rules_csv",
-    "min_count_for_support",
     "rules_for_export",
     "suggest_bundles",
 ]
@@ -144,20 +143,26 @@ def _mine_counts_fim(
     """Rules from Borgelt's Apriori: (antecedent code tuples, consequent codes, itemset, body, head counts)."""
     import fim
 
-    basket_codes, item_codes = _group_by_basket(basket_codes, item_codes)
+    # Items below the minimum count cannot be in any frequent itemset; dropping them first makes the
+    # Python transaction lists, and fim's own input scan, smaller. Supports are absolute counts, so the
+    # baskets left empty need not be passed.
+    frequent = np.bincount(item_codes) >= min_count
+    keep = frequent[item_codes]
+    basket_codes, item_codes = _group_by_basket(basket_codes[keep], item_codes[keep])
     transactions = _split_transactions(basket_codes, item_codes)
     # Negative supp is an absolute count, which sidesteps fim's percentage rounding; the confidence
     # bound is loosened by a hair and re-applied exactly on the integer counts below, so rules sitting
     # exactly on the threshold (127/254 = 0.5 on Groceries) are decided the way arules decides them.
+    options = {"zmax": max_len} if max_len is not None else {}
     raw = fim.apriori(
         transactions,
         target="r",
         supp=-min_count,
         conf=max(0.0, min_confidence * 100.0 - 1e-6),
         zmin=2,
-        zmax=max_len if max_len is not None else None,
         report="abh",
         mode="o",  # rule support = support of body ∪ head, as in arules, not of the body alone
+        **options,
     )
     n = len(raw)
     heads = np.fromiter((r[0] for r in raw), dtype=np.int64, count=n)
@@ -348,7 +353,8 @@ def _rules_frame(
     # Items are ordered by their string form so that mixed or numeric ids still sort deterministically.
     rank = np.empty(len(text), dtype=np.int64)
     rank[np.argsort(np.asarray(text, dtype=object), kind="stable")] = np.arange(len(text))
-    sorted_bodies = [sorted(b, key=rank.__getitem__) for b in bodies]
+    rank_of = rank.tolist()
+    sorted_bodies = [sorted(b, key=rank_of.__getitem__) for b in bodies]
     antecedents = [tuple(label_list[i] for i in b) for b in sorted_bodies]
     antecedent_key = [ITEM_SEPARATOR.join(text[i] for i in b) for b in sorted_bodies]
     head_list = heads.tolist()
@@ -425,7 +431,7 @@ def mine_rules_csv(
     ``INPUT.csv`` is a long CSV with a header and the columns ``basket_id,item`` (other columns are
     ignored), one line per item in a basket; both are read as text, exactly as written (no NA
     guessing, no whitespace stripping), and a repeated item counts once. Support counts every basket
-    id in the file. ``OUTPUT.csv`` has the columns of :func:`rules_for_export`: ``antecedents`` and
+    id in the file, including a basket whose only line has an empty item. ``OUTPUT.csv`` has the columns of :func:`rules_for_export`: ``antecedents`` and
     ``consequents`` as items joined by ``" | "``, then ``antecedent_len, count, support,
     antecedent_support, consequent_support, confidence, lift, leverage, conviction``, sorted by lift
     descending. This is the one function here that touches files, so the CLI stays a thin wrapper.
@@ -437,7 +443,8 @@ def mine_rules_csv(
         keep_default_na=False,
         na_filter=False,
     )
-    baskets = baskets[baskets["item"] != ""]
+    # An empty item cell is no item, but its basket still counts towards support.
+    baskets["item"] = baskets["item"].mask(baskets["item"] == "")
     rules = mine_rules(baskets, min_support, min_confidence, max_len=max_len, miner=miner)
     rules_for_export(rules, separator=separator).to_csv(output_csv, index=False)
     return len(rules)
@@ -586,11 +593,11 @@ def suggest_bundles(
     with np.errstate(divide="ignore", invalid="ignore"):
         allowed = np.where((margin > 0) & (price > 0), (1.0 - min_margin_kept) * margin / price, 0.0)
     allowed = np.minimum(allowed, max_discount_pct)
-    # Floor to the step; the 1e-9 keeps an exact multiple (0.2 / 0.01) from flooring one step short.
-    discount = np.floor(allowed / discount_step + 1e-9) * discount_step
-    discount = np.minimum(discount, allowed)
-    discount = np.where(discount * price > allowed * price + 1e-9, discount - discount_step, discount)
-    discount = np.clip(np.round(discount, 10), 0.0, None)
+    # Floor to the step; the 1e-9 keeps an exact multiple (0.2 / 0.01 = 19.999...) from flooring a step
+    # short, and the guard undoes it should that ever push the discount past the allowed share.
+    discount = np.round(np.floor(allowed / discount_step + 1e-9) * discount_step, 12)
+    discount = np.where(discount > allowed + 1e-12, discount - discount_step, discount)
+    discount = np.clip(discount, 0.0, None)
     bundle_price = price * (1.0 - discount)
     bundle_margin = bundle_price - cost
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -612,7 +619,3 @@ def suggest_bundles(
     if top_n is not None:
         bundle = bundle.head(top_n)
     return bundle[columns].reset_index(drop=True)
-
-
-def _as_list(items: Iterable) -> list:
-    return list(items)

@@ -1,0 +1,46 @@
+# ecrm — two commands for a new user: `make demo` and `make test`.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export DBT_SEND_ANONYMOUS_USAGE_STATS := False
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+export DO_NOT_TRACK := 1
+
+.PHONY: demo test install install-dev browser lint bench bench-all clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip>=24" "setuptools<82" wheel
+
+# Installs exactly the tested versions (constraints.txt), then the project itself.
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -e .
+
+install-dev: $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+
+# Debian's Chromium for the dashboard's browser test (a browser download never works offline).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium not found: the browser test will be skipped (install Debian's chromium)"; fi; }
+
+demo: install
+	$(BIN)/ecrm demo --customers 10000
+
+test: install-dev browser
+	$(BIN)/python -m pytest
+
+lint: install-dev
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: install-dev
+	$(BIN)/python benchmarks/pipeline.py --customers 10000
+	$(BIN)/python benchmarks/pipeline.py --customers 100000
+
+bench-all: bench
+	$(BIN)/python benchmarks/pipeline.py --customers 1000000
+
+clean:
+	rm -rf data dbt_project/target dbt_project/logs .dagster_home/storage .dagster_home/history .dagster_home/schedules

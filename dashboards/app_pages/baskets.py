@@ -1,0 +1,11 @@
+"""Baskets & bundles: what sells together, at product and category level, and bundle suggestions."""
+
+import queries
+import streamlit as st
+
+st.title("Baskets & bundles")
+if queries.require("ml.association_rules", "ml.bundles", "marts.dim_products"):
+    level = st.radio("Rules between", ["product", "category"], horizontal=True)
+    st.dataframe(queries.rules(level), hide_index=True, use_container_width=True)
+    st.subheader("Suggested bundles")
+    st.dataframe(queries.bundles(), hide_index=True, use_container_width=True)

@@ -1,0 +1,35 @@
+"""Overview: headline KPIs, revenue over time, and sales by category/channel/country with drill-down."""
+
+import plotly.express as px
+import queries
+import streamlit as st
+
+st.title("Overview")
+if queries.require("marts.fct_orders", "marts.customer_360", "marts.dim_products"):
+    k = queries.kpis()
+    st.caption(f"Data up to {k['as_of']:%Y-%m-%d}")
+    c = st.columns(6)
+    c[0].metric("Customers", f"{int(k['customers']):,}")
+    c[1].metric("Buying customers", f"{int(k['buyers']):,}")
+    c[2].metric("Orders", f"{int(k['orders']):,}")
+    c[3].metric("Revenue", f"{k['revenue']:,.0f}")
+    c[4].metric("Gross margin", f"{k['gross_margin']:,.0f}")
+    c[5].metric("Repeat-buyer rate", f"{k['repeat_rate']:.1%}")
+
+    monthly = queries.revenue_by_month()
+    st.plotly_chart(
+        px.bar(
+            monthly, x="month", y=["revenue", "gross_margin"], barmode="overlay", title="Revenue by month"
+        ),
+        use_container_width=True,
+    )
+
+    dimension = st.radio("Sales by", ["category", "sales_channel", "country", "device"], horizontal=True)
+    by = queries.sales_by(dimension)
+    left, right = st.columns([2, 3])
+    left.dataframe(by, hide_index=True, use_container_width=True)
+    right.plotly_chart(px.bar(by, x=dimension, y="gross_sales"), use_container_width=True)
+
+    if dimension == "category" and not by.empty:
+        category = st.selectbox("Drill down into a category", by["category"].tolist())
+        st.dataframe(queries.products_in_category(category), hide_index=True, use_container_width=True)

@@ -1,0 +1,291 @@
+"""The dashboard's one query layer: a cached read-only connection and one function per figure.
+
+Pages call these functions and only lay out what they return; aggregation happens here, in SQL.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import streamlit as st
+
+CACHE_SECONDS = 300
+
+
+def published_path() -> Path:
+    """The published warehouse copy (``ECRM_PUBLISHED``, default ``data/warehouse/ecrm_published.duckdb``)."""
+    return Path(os.environ.get("ECRM_PUBLISHED", "data/warehouse/ecrm_published.duckdb"))
+
+
+@st.cache_resource
+def _connection(path: str, mtime: float) -> duckdb.DuckDBPyConnection:
+    # Keyed by modification time so a newly published copy is picked up without a restart.
+    con = duckdb.connect(path, read_only=True)
+    con.execute("set TimeZone = 'UTC'")
+    return con
+
+
+def connection() -> duckdb.DuckDBPyConnection | None:
+    """Read-only connection to the published copy, or None when nothing is published yet."""
+    path = published_path()
+    if not path.exists():
+        return None
+    return _connection(str(path), path.stat().st_mtime)
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def query(sql: str, params: tuple = ()) -> pd.DataFrame:
+    """Run a read-only query on the published warehouse (cached for five minutes)."""
+    con = connection()
+    if con is None:
+        return pd.DataFrame()
+    return con.cursor().execute(sql, list(params)).fetch_df()
+
+
+def has_table(schema: str, name: str) -> bool:
+    """Whether ``schema.name`` exists in the published warehouse."""
+    return not query(
+        "select 1 from information_schema.tables where table_schema = ? and table_name = ?", (schema, name)
+    ).empty
+
+
+def require(*tables: str) -> bool:
+    """Show a notice and return False when the warehouse lacks one of ``tables`` (``schema.name``)."""
+    if connection() is None:
+        st.warning("No published warehouse yet. Run `ecrm run` (or `make demo`) first.")
+        return False
+    missing = [t for t in tables if not has_table(*t.split("."))]
+    if missing:
+        st.info(f"Not built yet: {', '.join(missing)}. Run `ecrm run`.")
+        return False
+    return True
+
+
+# --- Overview -----------------------------------------------------------------------------------------
+
+
+def kpis() -> dict:
+    """Headline figures: customers, buyers, orders, revenue, margin, average order value, repeat rate."""
+    row = query(
+        """
+        select
+            (select count(*) from marts.customer_360) as customers,
+            count(distinct customer_id) as buyers,
+            count(*) as orders,
+            sum(revenue) as revenue,
+            sum(gross_margin) as gross_margin,
+            sum(refund_amount) as refunds,
+            avg(revenue) as average_order_value,
+            max(ordered_at) as as_of
+        from marts.fct_orders
+        """
+    ).iloc[0]
+    repeat = query(
+        "select avg(case when orders > 1 then 1.0 else 0 end) as r from "
+        "(select customer_id, count(*) as orders from marts.fct_orders group by 1)"
+    ).iloc[0]["r"]
+    return {**row.to_dict(), "repeat_rate": float(repeat)}
+
+
+def revenue_by_month() -> pd.DataFrame:
+    """Revenue, margin, orders and buyers by calendar month."""
+    return query(
+        """
+        select date_trunc('month', ordered_at)::date as month, sum(revenue) as revenue,
+               sum(gross_margin) as gross_margin, count(*) as orders, count(distinct customer_id) as buyers
+        from marts.fct_orders group by 1 order by 1
+        """
+    )
+
+
+def sales_by(dimension: str) -> pd.DataFrame:
+    """Revenue and margin by one of: category, sales_channel, country, device."""
+    allowed = {"category": "p.category", "sales_channel": "o.sales_channel", "country": "o.country",
+               "device": "o.device"}  # fmt: skip
+    column = allowed[dimension]
+    return query(
+        f"""
+        select {column} as {dimension}, sum(l.quantity * l.unit_price) as gross_sales,
+               count(distinct o.order_id) as orders, count(distinct o.customer_id) as buyers
+        from marts.fct_order_lines l join marts.fct_orders o using (order_id)
+        join marts.dim_products p using (product_id)
+        group by 1 order by 2 desc
+        """
+    )
+
+
+def products_in_category(category: str) -> pd.DataFrame:
+    """Drill-down: the products of one category by revenue."""
+    return query(
+        """
+        select p.product_id, p.product_name, p.brand, sum(l.quantity) as units,
+               sum(l.quantity * l.unit_price) as gross_sales, count(distinct l.order_id) as orders
+        from marts.fct_order_lines l join marts.dim_products p using (product_id)
+        where p.category = ? group by all order by gross_sales desc limit 50
+        """,
+        (category,),
+    )
+
+
+# --- Customers ----------------------------------------------------------------------------------------
+
+
+def segments() -> pd.DataFrame:
+    """RFM segments: size, revenue, average CLV and churn risk."""
+    return query(
+        """
+        select rfm_segment as segment, count(*) as customers, sum(revenue) as revenue,
+               avg(clv_12m) as avg_clv_12m, avg(churn_risk) as avg_churn_risk
+        from marts.customer_360 where orders > 0 group by 1 order by revenue desc
+        """
+    )
+
+
+def find_customers(text: str) -> pd.DataFrame:
+    """Customers whose id, e-mail or name contains ``text`` (case-insensitive), most valuable first."""
+    like = f"%{text.strip().lower()}%"
+    return query(
+        """
+        select customer_id, email, first_name, last_name, country, orders, revenue, rfm_segment
+        from marts.customer_360
+        where lower(customer_id) like ? or lower(coalesce(email, '')) like ?
+           or lower(coalesce(first_name, '') || ' ' || coalesce(last_name, '')) like ?
+        order by revenue desc nulls last limit 50
+        """,
+        (like, like, like),
+    )
+
+
+def customer(customer_id: str) -> pd.Series | None:
+    """The full customer_360 row of one customer."""
+    df = query("select * from marts.customer_360 where customer_id = ?", (customer_id,))
+    return None if df.empty else df.iloc[0]
+
+
+def customer_orders(customer_id: str) -> pd.DataFrame:
+    """One customer's orders, newest first."""
+    return query(
+        "select order_id, ordered_at, sales_channel, items, revenue, discount_amount, refund_amount "
+        "from marts.fct_orders where customer_id = ? order by ordered_at desc",
+        (customer_id,),
+    )
+
+
+def customer_recommendations(customer_id: str) -> pd.DataFrame:
+    """One customer's recommended products with the reason."""
+    return query(
+        "select r.rank, r.product_id, p.product_name, r.reason, r.score from ml.recommendations r "
+        "left join marts.dim_products p using (product_id) where r.customer_id = ? order by r.rank",
+        (customer_id,),
+    )
+
+
+def top_customers(order_by: str = "clv_12m", limit: int = 100) -> pd.DataFrame:
+    """The most valuable (or most at-risk valuable) customers."""
+    column = {"clv_12m": "clv_12m", "revenue": "revenue", "churn_risk": "churn_risk"}[order_by]
+    return query(
+        f"""
+        select customer_id, email, country, rfm_segment, orders, revenue, clv_12m, probability_alive,
+               churn_risk, churn_band, expected_next_order_date
+        from marts.customer_360 where orders > 0 order by {column} desc nulls last limit ?
+        """,
+        (limit,),
+    )
+
+
+# --- Models -------------------------------------------------------------------------------------------
+
+
+def model_quality() -> pd.DataFrame:
+    """Holdout metrics and diagnostics of the customer models."""
+    return query("select * from ml.model_quality order by model, metric, segment")
+
+
+def churn_bands() -> pd.DataFrame:
+    """Customers, revenue and expected value per churn band."""
+    return query(
+        """
+        select churn_band, count(*) as customers, sum(clv_12m) as clv_12m, avg(probability_alive) as p_alive
+        from ml.customer_predictions group by 1 order by 1
+        """
+    )
+
+
+def clv_distribution() -> pd.DataFrame:
+    """Predicted 12-month CLV and probability alive per customer (for histograms)."""
+    return query("select clv_12m, probability_alive, frequency from ml.customer_predictions")
+
+
+# --- Baskets, campaigns, quality ------------------------------------------------------------------------
+
+
+def rules(level: str, limit: int = 200) -> pd.DataFrame:
+    """Top association rules by lift at product or category level."""
+    return query(
+        "select antecedents, consequents, support, confidence, lift from ml.association_rules "
+        "where level = ? order by lift desc limit ?",
+        (level, limit),
+    )
+
+
+def bundles() -> pd.DataFrame:
+    """Suggested bundles with names."""
+    return query(
+        """
+        select a.product_name as product_a, b.product_name as product_b, x.lift, x.support,
+               x.combined_list_price, x.suggested_discount_pct, x.bundle_price
+        from ml.bundles x join marts.dim_products a on a.product_id = x.product_a
+        join marts.dim_products b on b.product_id = x.product_b order by x.lift desc
+        """
+    )
+
+
+def campaign_effectiveness() -> pd.DataFrame:
+    """Campaign uplift against control groups (from ``marts.promotion__campaign_effectiveness``)."""
+    return query("select * from marts.promotion__campaign_effectiveness order by started_at")
+
+
+def load_manifest() -> pd.DataFrame:
+    """Every landing file with its counts and status."""
+    return query("select * from ops.load_manifest order by source, entity, path")
+
+
+def quarantine_by_rule() -> pd.DataFrame:
+    """Quarantined rows per table and rule."""
+    tables = query("select table_name from information_schema.tables where table_schema = 'quarantine'")
+    parts = [
+        f"select '{t}' as table_name, _rules as rules, count(*) as rows from quarantine.\"{t}\" group by 1, 2"
+        for t in tables["table_name"]
+    ]
+    if not parts:
+        return pd.DataFrame(columns=["table_name", "rules", "rows"])
+    return query(" union all ".join(parts) + " order by rows desc")
+
+
+def quarantine_rows(table: str, limit: int = 200) -> pd.DataFrame:
+    """Sample quarantined rows of one table, with the rule, file and row number."""
+    known = set(
+        query("select table_name from information_schema.tables where table_schema = 'quarantine'")[
+            "table_name"
+        ]
+    )
+    if table not in known:
+        return pd.DataFrame()
+    return query(f'select * from quarantine."{table}" order by _source_file, _row_number limit ?', (limit,))
+
+
+# --- Audiences ----------------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def audience(channel: str, churn_bands: tuple[str, ...], min_clv: float) -> pd.DataFrame:
+    """A consent-respecting audience (the same function ``ecrm audience`` uses)."""
+    from orchestration.analytics.audiences import build_audience
+
+    con = connection()
+    if con is None:
+        return pd.DataFrame()
+    return build_audience(con, channel=channel, churn_bands=churn_bands or None, min_clv=min_clv)

@@ -1,0 +1,1 @@
+"""Dagster assets: thin wrappers over ``orchestration.loading``, dbt and ``orchestration.analytics``."""

@@ -1,0 +1,283 @@
+"""Python model assets: customer predictions, basket rules, recommendations, bundles, and publishing.
+
+Each asset reads marts, calls plain functions from ``orchestration.analytics`` and writes an ``ml`` table
+that dbt reads back as a source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from orchestration.analytics import basket, recommend
+from orchestration.assets.dbt import dbt_customer_views
+from orchestration.loading.loader import SUPPORTED_SUFFIXES
+from orchestration.resources import LandingResource, WarehouseResource
+from orchestration.warehouse import publish, replace_table
+
+# Thresholds of the demo defaults, chosen for shops of a few thousand orders a month: a product pair must
+# appear in at least 0.2% of orders to be a rule (0.1% at category level would be every pair) and hold
+# in half of the antecedent's baskets.
+PRODUCT_RULES = {"min_support": 0.002, "min_confidence": 0.2, "max_len": 3}
+CATEGORY_RULES = {"min_support": 0.01, "min_confidence": 0.3, "max_len": 3}
+RECOMMENDATIONS_PER_CUSTOMER = 3
+
+ML = "ml"
+
+
+def ml_key(name: str) -> dg.AssetKey:
+    """Asset key of a table the Python models write (dbt's source ``ml``)."""
+    return dg.AssetKey([ML, name])
+
+
+MART = {name: dg.AssetKey(["marts", name]) for name in ("fct_orders", "fct_order_lines", "dim_products")}
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            ml_key("customer_predictions"),
+            deps=[MART["fct_orders"]],
+            kinds={"python", "duckdb"},
+            description="Per customer: probability alive, churn risk and band, expected purchases "
+            "over 30/90/365 days, expected next order date, revenue- and margin-based 12-month CLV.",
+        ),
+        dg.AssetSpec(
+            ml_key("model_quality"),
+            deps=[MART["fct_orders"]],
+            kinds={"python", "duckdb"},
+            description="Holdout validation and fit diagnostics of the customer models.",
+        ),
+    ],
+    group_name="models",
+)
+def customer_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    """BG/NBD + Gamma-Gamma (lifetimes) and the churn classifier, fitted on ``marts.fct_orders``."""
+    from orchestration.analytics.clv import predict_customers
+
+    with warehouse.connect() as con:
+        orders = con.execute(
+            "select customer_id, ordered_at, revenue, gross_margin from marts.fct_orders"
+        ).fetch_df()
+        features = _churn_features(con)
+        observation_end = orders["ordered_at"].max() if len(orders) else None
+        predictions, quality, _model, messages = predict_customers(
+            orders, observation_end=observation_end, customer_col="customer_id", datetime_col="ordered_at",
+            monetary_col="revenue", margin_col="gross_margin", features=features,
+        )  # fmt: skip
+        predictions = predictions.assign(predicted_at=datetime.now(UTC))
+        n_pred = replace_table(con, ML, "customer_predictions", predictions)
+        n_quality = replace_table(con, ML, "model_quality", quality)
+    for message in messages:
+        context.log.info(message)
+    yield dg.MaterializeResult(
+        asset_key=ml_key("customer_predictions"),
+        metadata={"dagster/row_count": n_pred, "messages": "\n".join(messages) or "eligible"},
+    )
+    yield dg.MaterializeResult(asset_key=ml_key("model_quality"), metadata={"dagster/row_count": n_quality})
+
+
+def _churn_features(con) -> pd.DataFrame | None:
+    """Web, service and marketing features per customer for the churn classifier (when the marts exist)."""
+    try:
+        return con.execute(
+            """
+            with web as (
+                select customer_id, count(*) as sessions from marts.fct_sessions group by 1
+            ), service as (
+                select customer_id, count(*) as tickets, avg(satisfaction_score) as mean_satisfaction
+                from marts.fct_support_tickets group by 1
+            ), marketing as (
+                select customer_id, count(*) as sends, avg(case when opened_at is not null then 1.0 else 0 end)
+                    as open_rate
+                from marts.fct_campaign_sends where not is_control group by 1
+            )
+            select o.customer_id, coalesce(web.sessions, 0) as sessions, coalesce(service.tickets, 0) as tickets,
+                   service.mean_satisfaction, coalesce(marketing.sends, 0) as sends, marketing.open_rate
+            from (select distinct customer_id from marts.fct_orders) o
+            left join web using (customer_id)
+            left join service using (customer_id)
+            left join marketing using (customer_id)
+            """
+        ).fetch_df()
+    except Exception:
+        return None
+
+
+@dg.asset_check(asset=ml_key("model_quality"), name="holdout_error_within_threshold")
+def holdout_error_within_threshold(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """Warns when a holdout metric of the customer models degrades past its threshold."""
+    with warehouse.connect(read_only=True) as con:
+        quality = con.execute("select * from ml.model_quality").fetch_df()
+    failed = quality[quality["passed"].eq(False)]
+    return dg.AssetCheckResult(
+        passed=failed.empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "metrics": len(quality),
+            "failed": ", ".join(f"{r.model}.{r.metric}={r.value:.3g}" for r in failed.itertuples()) or "none",
+        },
+    )
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            ml_key("association_rules"),
+            deps=[MART["fct_order_lines"], MART["dim_products"]],
+            kinds={"python", "duckdb"},
+            description="Association rules between products and between categories (a basket = an order).",
+        ),
+        dg.AssetSpec(
+            ml_key("bundles"),
+            deps=[MART["fct_order_lines"], MART["dim_products"]],
+            kinds={"python", "duckdb"},
+            description="Product pairs to sell as a bundle, with a discount that keeps most of the margin.",
+        ),
+    ],
+    group_name="models",
+)
+def basket_rules(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    """Mine product- and category-level rules on orders; suggest bundles from the product rules."""
+    with warehouse.connect() as con:
+        lines = con.execute(
+            "select distinct l.order_id as basket_id, l.product_id as item, p.category "
+            "from marts.fct_order_lines l join marts.dim_products p using (product_id)"
+        ).fetch_df()
+        products = con.execute("select * from marts.dim_products").fetch_df()
+        product_rules = basket.mine_rules(lines[["basket_id", "item"]], **PRODUCT_RULES)
+        category_baskets = lines[["basket_id", "category"]].rename(columns={"category": "item"})
+        category_rules = basket.mine_rules(category_baskets, **CATEGORY_RULES)
+        rules = pd.concat(
+            [_rules_table(product_rules, "product"), _rules_table(category_rules, "category")],
+            ignore_index=True,
+        )
+        n_rules = replace_table(con, ML, "association_rules", rules)
+        bundles = basket.suggest_bundles(product_rules, products)
+        n_bundles = replace_table(con, ML, "bundles", bundles)
+    context.log.info(f"{len(product_rules)} product rules, {len(category_rules)} category rules")
+    yield dg.MaterializeResult(
+        asset_key=ml_key("association_rules"),
+        metadata={"dagster/row_count": n_rules, "product_rules": len(product_rules),
+                  "category_rules": len(category_rules), **{f"product_{k}": v for k, v in PRODUCT_RULES.items()}},
+    )  # fmt: skip
+    yield dg.MaterializeResult(asset_key=ml_key("bundles"), metadata={"dagster/row_count": n_bundles})
+
+
+def _rules_table(rules: pd.DataFrame, level: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "level": level,
+            "antecedents": rules["antecedent_key"].astype(str),
+            "consequents": rules["consequent_key"].astype(str),
+            "n_items": (rules["antecedent_len"] + 1).astype("int32"),
+            "support": rules["support"],
+            "confidence": rules["confidence"],
+            "lift": rules["lift"],
+            "leverage": rules["leverage"],
+            "conviction": rules["conviction"],
+        }
+    )
+
+
+@dg.asset(
+    key=ml_key("recommendations"),
+    deps=[ml_key("association_rules"), MART["fct_order_lines"], MART["dim_products"]],
+    group_name="models",
+    kinds={"python", "duckdb"},
+)
+def recommendations(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Top products per customer from the product rules their purchases fire, excluding what they already
+    bought and products no longer sold, filled up with best sellers of their favourite category."""
+    with warehouse.connect() as con:
+        purchases = con.execute(
+            "select distinct o.customer_id, l.product_id from marts.fct_order_lines l "
+            "join marts.fct_orders o using (order_id)"
+        ).fetch_df()
+        segments = con.execute(
+            """
+            select customer_id, category as segment from (
+                select o.customer_id, p.category,
+                       row_number() over (partition by o.customer_id order by sum(l.quantity) desc, p.category)
+                           as rn
+                from marts.fct_order_lines l join marts.fct_orders o using (order_id)
+                join marts.dim_products p using (product_id)
+                group by o.customer_id, p.category
+            ) where rn = 1
+            """
+        ).fetch_df()
+        products = con.execute(
+            "select product_id, product_name, is_active from marts.dim_products"
+        ).fetch_df()
+        rules = con.execute("select * from ml.association_rules where level = 'product'").fetch_df()
+        product_rules = _rules_from_table(rules)
+        recs = recommend.recommend(
+            purchases, product_rules, active_products=products.loc[products["is_active"], "product_id"],
+            top_n=RECOMMENDATIONS_PER_CUSTOMER, segments=segments,
+            product_names=products.set_index("product_id")["product_name"],
+        )  # fmt: skip
+        n = replace_table(con, ML, "recommendations", recs)
+        customers = recs["customer_id"].nunique() if len(recs) else 0
+    return dg.MaterializeResult(metadata={"dagster/row_count": n, "customers": int(customers)})
+
+
+def _rules_from_table(rules: pd.DataFrame) -> pd.DataFrame:
+    """Rebuild ``mine_rules``-shaped rules from ``ml.association_rules`` (items joined by the separator)."""
+    sep = basket.ITEM_SEPARATOR
+    antecedents = rules["antecedents"].str.split(sep, regex=False).map(tuple)
+    return pd.DataFrame(
+        {
+            "antecedents": antecedents,
+            "consequents": rules["consequents"].map(lambda c: (c,)),
+            "consequent": rules["consequents"],
+            "antecedent_key": rules["antecedents"],
+            "consequent_key": rules["consequents"],
+            "antecedent_len": antecedents.map(len),
+            "support": rules["support"],
+            "confidence": rules["confidence"],
+            "lift": rules["lift"],
+            "leverage": rules["leverage"],
+            "conviction": rules["conviction"],
+        }
+    )
+
+
+@dg.asset(
+    key=dg.AssetKey(["published_warehouse"]),
+    deps=[dbt_customer_views],
+    group_name="serving",
+    kinds={"duckdb"},
+)
+def published_warehouse(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """A read-only copy of the warehouse for dashboards and notebooks (DuckDB allows one writer)."""
+    target = publish(Path(warehouse.path), Path(warehouse.published_path))
+    return dg.MaterializeResult(metadata={"path": str(target), "bytes": target.stat().st_size})
+
+
+def new_landing_files_sensor(job) -> dg.SensorDefinition:
+    """A sensor that starts ``job`` when files in the landing folder are added or changed."""
+
+    @dg.sensor(job=job, minimum_interval_seconds=60, name="new_landing_files")
+    def _sensor(context: dg.SensorEvaluationContext, landing: LandingResource):
+        root = Path(landing.path)
+        files = (
+            sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
+            if root.exists()
+            else []
+        )
+        fingerprint = hashlib.sha256(
+            "\n".join(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files).encode()
+        ).hexdigest()
+        if files and fingerprint != context.cursor:
+            context.update_cursor(fingerprint)
+            yield dg.RunRequest(run_key=fingerprint)
+
+    return _sensor
+
+
+assets = [customer_models, basket_rules, recommendations, published_warehouse]
+checks = [holdout_error_within_threshold]

@@ -1,0 +1,79 @@
+"""The dbt project as Dagster assets: staging, identity, marts; dbt tests surface as asset checks.
+
+The project is split in two asset groups around the Python models: everything that does not read the
+``ml`` source builds first; the models reading ``ml`` (``customer_360`` and what depends on it) build after
+the predictions exist. Two definitions make that order explicit instead of relying on subsetting.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from orchestration import settings
+from orchestration.resources import WarehouseResource
+from orchestration.warehouse import ensure_ml_tables
+
+ML_CONSUMERS = "source:ml+"
+
+dbt_project = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR)
+
+
+def _ensure_manifest() -> None:
+    # The manifest describes the assets, so it must exist at import; `dbt parse` makes it on a fresh clone.
+    if not dbt_project.manifest_path.exists():
+        os.environ.setdefault("ECRM_WAREHOUSE", str(settings.warehouse_path()))
+        dbt_project.preparer.prepare(dbt_project)
+
+
+_ensure_manifest()
+
+
+class EcrmDbtTranslator(DagsterDbtTranslator):
+    """Models keyed ``[schema, name]`` (``marts/fct_orders``); sources keep ``[source, table]`` (``raw/shop__orders``)."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] in ("model", "seed", "snapshot"):
+            return dg.AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "model":
+            return dbt_resource_props["schema"]
+        return super().get_group_name(dbt_resource_props)
+
+
+def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    # dbt's profile reads the warehouse path from the environment; make it the resource's.
+    os.environ["ECRM_WAREHOUSE"] = warehouse.path
+    with warehouse.connect() as con:
+        ensure_ml_tables(con)
+    yield from dbt.cli(["build"], context=context).stream()
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    exclude=ML_CONSUMERS,
+    name="dbt_warehouse",
+    dagster_dbt_translator=EcrmDbtTranslator(),
+)
+def dbt_warehouse(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    """Staging, identity resolution, conformed facts and dimensions, and the 7P marts that need no model."""
+    yield from _build(context, dbt, warehouse)
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    select=ML_CONSUMERS,
+    name="dbt_customer_views",
+    dagster_dbt_translator=EcrmDbtTranslator(),
+)
+def dbt_customer_views(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    """Marts that read the Python models' outputs back (``customer_360`` and what builds on it)."""
+    yield from _build(context, dbt, warehouse)

@@ -1,0 +1,27 @@
+"""The single Dagster ``Definitions`` of ecrm: assets, checks, resources, a job, a schedule and a sensor."""
+
+import dagster as dg
+
+from orchestration import settings
+
+settings.quiet_telemetry()
+
+from orchestration.assets import analytics, dbt, loading  # noqa: E402
+from orchestration.resources import default_resources  # noqa: E402
+
+everything = dg.define_asset_job(
+    "ecrm_everything",
+    selection=dg.AssetSelection.all(),
+    # DuckDB takes one writing process at a time: run every step in this process, in dependency order.
+    executor_def=dg.in_process_executor,
+    description="Load every landing file, build the warehouse, fit the models, publish for the dashboards.",
+)
+
+defs = dg.Definitions(
+    assets=[*loading.load_assets, dbt.dbt_warehouse, dbt.dbt_customer_views, *analytics.assets],
+    asset_checks=[*loading.contract_checks, *analytics.checks],
+    jobs=[everything],
+    schedules=[dg.ScheduleDefinition(name="daily_refresh", job=everything, cron_schedule="0 5 * * *")],
+    sensors=[analytics.new_landing_files_sensor(everything)],
+    resources=default_resources(),
+)

@@ -1,0 +1,57 @@
+"""The one place configuration is read from the environment.
+
+Every path and threshold has a documented default that works for the bundled demo, so a shop with no data
+team needs to set nothing. Plain functions elsewhere take these values as arguments.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+DASHBOARD_APP = PROJECT_ROOT / "dashboards" / "app.py"
+
+DEFAULTS = {
+    "ECRM_LANDING": "data/landing",
+    "ECRM_WAREHOUSE": "data/warehouse/ecrm.duckdb",
+    "ECRM_EXPORTS": "data/exports",
+}
+
+
+def _path(name: str) -> Path:
+    value = os.environ.get(name) or DEFAULTS[name]
+    path = Path(value)
+    return path if path.is_absolute() else (Path.cwd() / path).resolve()
+
+
+def landing_path() -> Path:
+    """Landing folder (``ECRM_LANDING``, default ``data/landing``)."""
+    return _path("ECRM_LANDING")
+
+
+def warehouse_path() -> Path:
+    """The DuckDB warehouse file the pipeline writes (``ECRM_WAREHOUSE``, default ``data/warehouse/ecrm.duckdb``)."""
+    return _path("ECRM_WAREHOUSE")
+
+
+def published_path(warehouse: Path | None = None) -> Path:
+    """The read-only copy dashboards and notebooks read (``ECRM_PUBLISHED``, default beside the warehouse)."""
+    if os.environ.get("ECRM_PUBLISHED"):
+        return Path(os.environ["ECRM_PUBLISHED"]).resolve()
+    warehouse = warehouse or warehouse_path()
+    return warehouse.with_name(warehouse.stem + "_published" + warehouse.suffix)
+
+
+def exports_path() -> Path:
+    """Where audience exports are written (``ECRM_EXPORTS``, default ``data/exports``)."""
+    return _path("ECRM_EXPORTS")
+
+
+def quiet_telemetry() -> None:
+    """Turn off every usage report that phones home; start-up can hang on a closed network otherwise."""
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
+    os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster_home"))

@@ -1,0 +1,90 @@
+"""The DuckDB warehouse: connecting, the tables Python assets own, and publishing a read-only copy."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+# Tables the Python models write and dbt reads back as the `ml` source. Created empty up front so that
+# `dbt build` works on a warehouse where no model has run yet.
+ML_TABLES = {
+    "customer_predictions": """
+        customer_id varchar, frequency double, recency double, "T" double, monetary_value double,
+        probability_alive double, expected_purchases_30d double, expected_purchases_90d double,
+        expected_purchases_365d double, expected_order_value double, clv_12m double, clv_margin_12m double,
+        churn_risk double, churn_band varchar, expected_next_order_date date, predicted_at timestamptz
+    """,
+    "recommendations": """
+        customer_id varchar, rank integer, product_id varchar, score double, reason varchar, source varchar
+    """,
+    "association_rules": """
+        level varchar, antecedents varchar, consequents varchar, n_items integer, support double,
+        confidence double, lift double, leverage double, conviction double
+    """,
+    "model_quality": """
+        model varchar, metric varchar, segment varchar, value double, threshold double, passed boolean,
+        computed_at timestamptz
+    """,
+    "bundles": """
+        product_a varchar, product_b varchar, support double, confidence double, lift double,
+        combined_list_price double, combined_unit_cost double, suggested_discount_pct double,
+        bundle_price double
+    """,
+}
+
+
+@contextmanager
+def connect(path: Path | str, read_only: bool = False):
+    """A DuckDB connection to the warehouse file, closed on exit; session time zone UTC."""
+    path = Path(path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        yield con
+    finally:
+        con.close()
+
+
+def ensure_ml_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the ``ml`` schema and its tables if missing."""
+    con.execute("create schema if not exists ml")
+    for name, columns in ML_TABLES.items():
+        con.execute(f"create table if not exists ml.{name} ({columns})")
+
+
+def replace_table(con: duckdb.DuckDBPyConnection, schema: str, name: str, frame) -> int:
+    """Replace ``schema.name`` with the rows of a pandas DataFrame, keeping the declared ML column order."""
+    con.execute(f"create schema if not exists {schema}")
+    con.register("_ecrm_frame", frame)
+    try:
+        if schema == "ml" and name in ML_TABLES:
+            ensure_ml_tables(con)
+            cols = [c.strip().split()[0] for c in ML_TABLES[name].split(",")]
+            select = ", ".join(c if c.startswith('"') else f'"{c}"' for c in cols)
+            con.execute(f"delete from ml.{name}")
+            con.execute(f"insert into ml.{name} select {select} from _ecrm_frame")
+        else:
+            con.execute(f"create or replace table {schema}.{name} as select * from _ecrm_frame")
+    finally:
+        con.unregister("_ecrm_frame")
+    return int(con.execute(f"select count(*) from {schema}.{name}").fetchone()[0])
+
+
+def publish(warehouse: Path, published: Path) -> Path:
+    """Copy the warehouse to ``published`` atomically, for readers (one DuckDB writer at a time).
+
+    Dashboards and notebooks open the copy read-only, so a running pipeline never blocks a manager's page.
+    """
+    with connect(warehouse) as con:
+        con.execute("checkpoint")
+    published.parent.mkdir(parents=True, exist_ok=True)
+    tmp = published.with_suffix(published.suffix + ".tmp")
+    shutil.copyfile(warehouse, tmp)
+    os.replace(tmp, published)
+    return published

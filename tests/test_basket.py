@@ -1,0 +1,367 @@
+"""Association rules against arules' published results, miner agreement, bundles and the CSV export."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from orchestration.analytics.basket import (
+    ITEM_SEPARATOR,
+    RULE_COLUMNS,
+    baskets_to_categories,
+    min_count_for_support,
+    mine_rules,
+    mine_rules_csv,
+    rules_for_export,
+    suggest_bundles,
+)
+
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+GROCERIES = DATASETS / "groceries"
+ONLINE_RETAIL = DATASETS / "online_retail_baskets" / "online_retail_baskets.csv"
+
+
+def _read_long(path: Path) -> pd.DataFrame:
+    # Items verbatim: Groceries has "cream cheese " with a trailing blank, and no NA guessing.
+    return pd.read_csv(path, dtype={"item": str}, keep_default_na=False)
+
+
+@pytest.fixture(scope="module")
+def groceries() -> pd.DataFrame:
+    path = GROCERIES / "groceries_long.csv"
+    if not path.exists():
+        pytest.skip(f"reference data set not available: {path} (see ../shared/datasets/README.md)")
+    return _read_long(path)
+
+
+@pytest.fixture(scope="module")
+def arules_reference() -> pd.DataFrame:
+    path = GROCERIES / "rules_supp0.01_conf0.5.csv"
+    if not path.exists():
+        pytest.skip(f"reference rules not available: {path}")
+    return pd.read_csv(path)
+
+
+def _parse_arules_set(text: str) -> frozenset[str]:
+    return frozenset(text.strip("{}").split(","))
+
+
+def test_min_count_follows_floating_point_support_test():
+    assert min_count_for_support(0.001, 9835) == 10  # 9.835 baskets -> 10
+    assert min_count_for_support(0.01, 9835) == 99
+    assert min_count_for_support(0.005, 25900) == 130  # 129.5 -> 130
+    # 0.28 * 25 is 7.000000000000001 in floating point, yet 7 / 25 >= 0.28 holds: 7, not 8.
+    assert 0.28 * 25 > 7
+    assert min_count_for_support(0.28, 25) == 7
+    for n in (7, 30, 9835, 25900):
+        for s in (0.001, 0.01, 0.1, 1 / 3, 0.5, 1.0):
+            c = min_count_for_support(s, n)
+            assert c / n >= s
+            assert c == 1 or (c - 1) / n < s
+
+
+def test_groceries_reproduces_arules_rules_exactly(groceries, arules_reference):
+    rules = mine_rules(groceries, 0.01, 0.5)
+    assert rules.attrs["n_baskets"] == 9835
+    assert len(rules) == len(arules_reference) == 15
+    ours = {(frozenset(row.antecedents), row.consequent): row for row in rules.itertuples()}
+    for ref in arules_reference.itertuples():
+        key = (_parse_arules_set(ref.LHS), next(iter(_parse_arules_set(ref.RHS))))
+        assert key in ours, key
+        got = ours[key]
+        assert got.count == ref.count
+        assert got.support == pytest.approx(ref.support, abs=1e-9)
+        assert got.confidence == pytest.approx(ref.confidence, abs=1e-9)
+        assert got.antecedent_support == pytest.approx(ref.coverage, abs=1e-9)
+        assert got.lift == pytest.approx(ref.lift, abs=1e-9)
+    # arules sorts its file by lift too; same order.
+    assert list(rules["lift"]) == sorted(rules["lift"], reverse=True)
+    np.testing.assert_allclose(rules["lift"], arules_reference["lift"], rtol=0, atol=1e-9)
+
+
+def test_groceries_low_support_matches_arules_counts(groceries):
+    rules = mine_rules(groceries, 0.001, 0.5, miner="fim")
+    assert len(rules) == 5668
+    by_size = (rules["antecedent_len"] + 1).value_counts().sort_index().to_dict()
+    assert by_size == {2: 11, 3: 1461, 4: 3211, 5: 939, 6: 46}
+    top = rules.iloc[0]
+    assert set(top["antecedents"]) == {"Instant food products", "soda"}
+    assert top["consequents"] == ("hamburger meat",)
+    assert top["lift"] == pytest.approx(18.996, abs=5e-4)
+    # Every measure is consistent with its definition.
+    assert (rules["antecedent_len"] >= 1).all()
+    np.testing.assert_allclose(rules["support"], rules["count"] / 9835, rtol=1e-12)
+    np.testing.assert_allclose(
+        rules["confidence"], rules["support"] / rules["antecedent_support"], rtol=1e-12
+    )
+    np.testing.assert_allclose(rules["lift"], rules["confidence"] / rules["consequent_support"], rtol=1e-12)
+    np.testing.assert_allclose(
+        rules["leverage"],
+        rules["support"] - rules["antecedent_support"] * rules["consequent_support"],
+        atol=1e-15,
+    )
+    finite = rules["confidence"] < 1
+    np.testing.assert_allclose(
+        rules.loc[finite, "conviction"],
+        (1 - rules.loc[finite, "consequent_support"]) / (1 - rules.loc[finite, "confidence"]),
+        rtol=1e-12,
+    )
+    assert np.isinf(rules.loc[~finite, "conviction"]).all()
+    assert (~finite).sum() > 0  # there are confidence-1 rules at this support, so inf is exercised
+
+
+@pytest.mark.parametrize("min_support", [0.01, 0.005, 0.001])
+def test_mlxtend_and_fim_return_identical_rules(groceries, min_support):
+    fim_rules = mine_rules(groceries, min_support, 0.5, miner="fim")
+    mlx_rules = mine_rules(groceries, min_support, 0.5, miner="mlxtend")
+    assert len(fim_rules) > 0
+    assert list(fim_rules.columns) == RULE_COLUMNS
+    pd.testing.assert_frame_equal(fim_rules, mlx_rules, check_exact=False, rtol=0, atol=1e-9)
+
+
+def test_max_len_limits_itemset_size(groceries):
+    full = mine_rules(groceries, 0.001, 0.5)
+    for miner in ("fim", "mlxtend"):
+        short = mine_rules(groceries, 0.001, 0.5, max_len=3, miner=miner)
+        assert (short["antecedent_len"] <= 2).all()
+        expected = full[full["antecedent_len"] <= 2].reset_index(drop=True)
+        pd.testing.assert_frame_equal(short, expected)
+    assert len(expected) == 11 + 1461
+
+
+def test_auto_falls_back_to_mlxtend_without_pyfim(groceries, monkeypatch):
+    with_fim = mine_rules(groceries, 0.01, 0.5)
+    monkeypatch.setitem(sys.modules, "fim", None)  # makes `import fim` raise ImportError
+    with pytest.raises(ImportError):
+        import fim  # noqa: F401
+    without = mine_rules(groceries, 0.01, 0.5, miner="auto")
+    pd.testing.assert_frame_equal(with_fim, without)
+
+
+@pytest.fixture
+def tiny_baskets() -> pd.DataFrame:
+    # 10 baskets. a,b together in 4; a alone in 2 more (conf a=>b = 4/6, b=>a = 4/4); c,d in 2 baskets
+    # (support exactly 0.2); basket 9 repeats "a" twice (one count), basket 10 only holds rare item z.
+    rows = [
+        *[(i, x) for i in (1, 2, 3, 4) for x in ("a", "b")],
+        (5, "a"),
+        (6, "a"),
+        *[(i, x) for i in (7, 8) for x in ("c", "d")],
+        (9, "e"),
+        (9, "e"),
+        (10, "z"),
+    ]
+    return pd.DataFrame(rows, columns=["basket_id", "item"])
+
+
+@pytest.mark.parametrize("miner", ["fim", "mlxtend"])
+def test_thresholds_are_inclusive_and_support_counts_every_basket(tiny_baskets, miner):
+    rules = mine_rules(tiny_baskets, 0.2, 2 / 3, miner=miner)
+    got = {(r.antecedent_key, r.consequent_key): r for r in rules.itertuples()}
+    # {c,d} has support exactly 0.2 = min_support and is kept; confidence of a=>b is exactly 2/3.
+    assert set(got) == {("a", "b"), ("b", "a"), ("c", "d"), ("d", "c")}
+    assert got[("a", "b")].confidence == pytest.approx(2 / 3, abs=1e-15)
+    # The denominator is all 10 baskets, though baskets 9 and 10 hold no frequent item.
+    assert got[("c", "d")].support == pytest.approx(0.2, abs=1e-15)
+    assert got[("a", "b")].lift == pytest.approx((4 / 6) / 0.4, abs=1e-12)
+    assert math.isinf(got[("b", "a")].conviction)
+    assert got[("a", "b")].conviction == pytest.approx((1 - 0.4) / (1 - 2 / 3), rel=1e-12)
+    # Order: lift descending (c=>d and d=>c have lift 5), ties broken by confidence, support, keys.
+    assert list(zip(rules["antecedent_key"], rules["consequent_key"], strict=True)) == [
+        ("c", "d"),
+        ("d", "c"),
+        ("b", "a"),
+        ("a", "b"),
+    ]
+    # Just above the thresholds, those rules go.
+    assert mine_rules(tiny_baskets, 0.21, 0.1, miner=miner)["antecedent_key"].isin(["c", "d"]).sum() == 0
+    assert ("a", "b") not in {
+        (r.antecedent_key, r.consequent_key)
+        for r in mine_rules(tiny_baskets, 0.2, 0.67, miner=miner).itertuples()
+    }
+
+
+def test_repeated_item_in_a_basket_counts_once(tiny_baskets):
+    doubled = pd.concat([tiny_baskets, tiny_baskets[tiny_baskets["basket_id"] <= 4]], ignore_index=True)
+    for miner in ("fim", "mlxtend"):
+        pd.testing.assert_frame_equal(
+            mine_rules(doubled, 0.2, 0.5, miner=miner), mine_rules(tiny_baskets, 0.2, 0.5, miner=miner)
+        )
+
+
+def test_unsorted_rows_integer_items_and_missing_items(tiny_baskets):
+    codes = {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "z": 26}
+    numeric = tiny_baskets.assign(item=tiny_baskets["item"].map(codes))
+    shuffled = numeric.sample(frac=1.0, random_state=0)
+    with_missing = pd.concat([shuffled, pd.DataFrame({"basket_id": [11], "item": [None]})], ignore_index=True)
+    rules = mine_rules(with_missing, 0.18, 0.5)
+    assert rules.attrs["n_baskets"] == 11
+    assert set(rules["consequent"]) == {1, 2, 3, 4}
+    assert all(isinstance(x, int | np.integer) for a in rules["antecedents"] for x in a)
+    cd = rules[(rules["antecedent_key"] == "3") & (rules["consequent_key"] == "4")].iloc[0]
+    assert cd["support"] == pytest.approx(2 / 11)
+
+
+def test_no_rules_gives_empty_frame_with_columns(tiny_baskets):
+    for miner in ("fim", "mlxtend"):
+        rules = mine_rules(tiny_baskets, 0.9, 0.5, miner=miner)
+        assert rules.empty
+        assert list(rules.columns) == RULE_COLUMNS
+    assert rules_for_export(rules).empty
+
+
+def test_invalid_arguments(tiny_baskets):
+    with pytest.raises(ValueError, match="miner"):
+        mine_rules(tiny_baskets, 0.1, 0.5, miner="eclat")
+    with pytest.raises(ValueError, match="max_len"):
+        mine_rules(tiny_baskets, 0.1, 0.5, max_len=1)
+    with pytest.raises(ValueError, match="min_support"):
+        mine_rules(tiny_baskets, 0.0, 0.5)
+    with pytest.raises(KeyError, match="basket_id"):
+        mine_rules(tiny_baskets.rename(columns={"basket_id": "order"}), 0.1, 0.5)
+
+
+def test_online_retail_rule_count():
+    if not ONLINE_RETAIL.exists():
+        pytest.skip(f"reference data set not available: {ONLINE_RETAIL}")
+    lines = ONLINE_RETAIL.read_text().splitlines()
+    baskets = pd.DataFrame(
+        [(i, item) for i, line in enumerate(lines) for item in line.split(",")], columns=["basket_id", "item"]
+    )
+    assert baskets["basket_id"].nunique() == 25900
+    assert baskets["item"].nunique() == 4070
+    rules = mine_rules(baskets, 0.005, 0.5, miner="fim")
+    assert len(rules) == 6223
+    assert rules["count"].min() >= 130
+
+
+def test_rules_csv_round_trip(groceries, arules_reference, tmp_path):
+    out = tmp_path / "rules.csv"
+    n = mine_rules_csv(GROCERIES / "groceries_long.csv", out, 0.01, 0.5)
+    assert n == 15
+    written = pd.read_csv(out, keep_default_na=False)
+    assert list(written.columns[:2]) == ["antecedents", "consequents"]
+    got = {
+        (frozenset(a.split(ITEM_SEPARATOR)), c)
+        for a, c in zip(written["antecedents"], written["consequents"], strict=True)
+    }
+    want = {
+        (_parse_arules_set(lhs), next(iter(_parse_arules_set(rhs))))
+        for lhs, rhs in zip(arules_reference["LHS"], arules_reference["RHS"], strict=True)
+    }
+    assert got == want
+    np.testing.assert_allclose(written["lift"], arules_reference["lift"], atol=1e-9)
+
+
+def test_rules_csv_reads_items_verbatim(tmp_path):
+    src = tmp_path / "baskets.csv"
+    # "NA" and "001" are real item codes here, and a trailing blank belongs to the name.
+    lines = ["basket_id,item"]
+    for b in range(1, 5):
+        lines += [f"{b},NA", f"{b},001"]
+    lines += ["5,cream cheese ", "6,cream cheese ", "6,NA", "7,"]
+    src.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "rules.csv"
+    n = mine_rules_csv(src, out, 0.2, 0.5, max_len=2, miner="mlxtend", separator=";")
+    written = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert n == len(written) == 2
+    assert set(zip(written["antecedents"], written["consequents"], strict=True)) == {
+        ("001", "NA"),
+        ("NA", "001"),
+    }
+    # Seven basket ids in the file, including the one with an empty item.
+    assert float(written.loc[written["antecedents"] == "NA", "support"].iloc[0]) == pytest.approx(4 / 7)
+
+
+def test_category_level_rules(groceries):
+    info_path = GROCERIES / "groceries_iteminfo.csv"
+    if not info_path.exists():
+        pytest.skip(f"reference data set not available: {info_path}")
+    info = pd.read_csv(info_path, dtype=str, keep_default_na=False).rename(
+        columns={"labels": "item", "level2": "category"}
+    )
+    cats = baskets_to_categories(groceries, info)
+    assert cats["basket_id"].nunique() == 9835
+    assert not cats.duplicated().any()
+    rules = mine_rules(cats, 0.02, 0.5)
+    assert len(rules) > 0
+    # Support of a category rule equals the share of baskets holding an item of each side's category.
+    r = rules.iloc[0]
+    cat_of = dict(zip(info["item"], info["category"], strict=True))
+    sets = groceries.assign(cat=groceries["item"].map(cat_of)).groupby("basket_id")["cat"].agg(set)
+    needed = {*r["antecedents"], r["consequent"]}
+    assert r["support"] == pytest.approx(sets.map(needed.issubset).mean(), abs=1e-12)
+
+
+@pytest.fixture
+def pair_rules() -> pd.DataFrame:
+    # Pairs: (p1,p2) strong, (p3,p4) strong, (p1,p5) lift below threshold, (p6,p7) too rare.
+    rows = []
+    basket = 0
+    for items, times in ((("p1", "p2"), 30), (("p3", "p4"), 20), (("p1", "p5"), 5), (("p6", "p7"), 3)):
+        for _ in range(times):
+            basket += 1
+            rows += [(basket, x) for x in items]
+    for single in ("p1", "p5", "p2", "p3", "p4", "p5", "p6", "p7"):
+        for _ in range(15):
+            basket += 1
+            rows.append((basket, single))
+    return mine_rules(pd.DataFrame(rows, columns=["basket_id", "item"]), 0.001, 0.0, max_len=2)
+
+
+def test_bundles_keep_margin_and_pick_largest_discount(pair_rules):
+    products = pd.DataFrame(
+        {
+            "product_id": ["p1", "p2", "p3", "p4", "p5", "p6", "p7"],
+            "list_price": [20.0, 30.0, 10.0, 10.0, 5.0, 8.0, 8.0],
+            "unit_cost": [10.0, 12.0, 8.5, 9.0, 2.0, 4.0, 4.0],
+            "is_active": [True, True, True, True, True, True, True],
+        }
+    )
+    bundles = suggest_bundles(pair_rules, products, min_lift=1.5, min_count=10, min_margin_kept=0.5)
+    assert set(zip(bundles["product_a"], bundles["product_b"], strict=True)) == {("p1", "p2"), ("p3", "p4")}
+    b12 = bundles[bundles["product_a"] == "p1"].iloc[0]
+    assert b12["combined_list_price"] == 50.0
+    assert b12["combined_unit_cost"] == 22.0
+    # Margin 28: half of it (14) may be given away = 28% of 50, capped at the 20% maximum.
+    assert b12["suggested_discount_pct"] == pytest.approx(0.20)
+    assert b12["bundle_price"] == pytest.approx(40.0)
+    assert b12["count"] == 30
+    assert b12["confidence_a_to_b"] == pytest.approx(30 / 50)
+    assert b12["confidence_b_to_a"] == pytest.approx(30 / 45)
+    b34 = bundles[bundles["product_a"] == "p3"].iloc[0]
+    # Margin 2.5 on a price of 20: at most 1.25 off = 6.25%, floored to whole percent -> 6%.
+    assert b34["suggested_discount_pct"] == pytest.approx(0.06)
+    for b in bundles.itertuples():
+        assert b.bundle_margin >= 0.5 * b.combined_margin - 1e-9
+        assert b.margin_kept >= 0.5 - 1e-9
+        assert b.suggested_discount_pct <= 0.2 + 1e-12
+        # One more step would break the margin rule or the cap: the discount is the largest allowed.
+        more = b.suggested_discount_pct + 0.01
+        assert more > 0.2 + 1e-12 or b.combined_list_price * (1 - more) - b.combined_unit_cost < (
+            0.5 * b.combined_margin
+        )
+    # Lift order.
+    assert list(bundles["lift"]) == sorted(bundles["lift"], reverse=True)
+
+
+def test_bundles_skip_inactive_and_handle_loss_making_pairs(pair_rules):
+    products = pd.DataFrame(
+        {
+            "product_id": ["p1", "p2", "p3", "p4"],
+            "list_price": [20.0, 30.0, 10.0, 10.0],
+            "unit_cost": [10.0, 12.0, 11.0, 10.0],
+            "is_active": [True, False, True, True],
+        }
+    )
+    bundles = suggest_bundles(pair_rules, products, min_lift=1.5, min_count=10)
+    assert list(zip(bundles["product_a"], bundles["product_b"], strict=True)) == [("p3", "p4")]
+    assert bundles["suggested_discount_pct"].iloc[0] == 0.0
+    assert bundles["bundle_price"].iloc[0] == 20.0
+    with pytest.raises(ValueError, match="min_margin_kept"):
+        suggest_bundles(pair_rules, products, min_margin_kept=1.5)
