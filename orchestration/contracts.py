@@ -96,6 +96,13 @@ class Contract:
 
 def _parse(path: Path) -> Contract:
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    known = {"name", "type", "nullable", "description", "format", "allowed", "min", "max"}
+    for c in raw["columns"]:
+        # An unquoted comma in a YAML flow mapping silently creates a key: fail loudly instead.
+        if set(c) - known:
+            raise ValueError(
+                f"{path.name}: column {c.get('name')!r} has unknown key(s) {sorted(set(c) - known)}"
+            )
     columns = tuple(
         Column(
             name=c["name"],

@@ -66,6 +66,7 @@ __all__ = [
     "fit_clv",
     "gamma_gamma_log_likelihood",
     "rfm_summary",
+    "time_unit_days",
 ]
 
 BGNBD_PARAMS = ("r", "alpha", "a", "b")
@@ -117,6 +118,11 @@ def _check_freq(freq: str) -> np.timedelta64:
     if freq not in _FREQ_UNITS:
         raise ValueError(f"freq must be one of {sorted(_FREQ_UNITS)}, got {freq!r}")
     return _FREQ_UNITS[freq]
+
+
+def time_unit_days(freq: str, freq_multiplier: float = 1) -> float:
+    """Length in days of the time unit of a summary built with ``freq`` and ``freq_multiplier``."""
+    return float(_check_freq(freq) / np.timedelta64(1, "D")) * freq_multiplier
 
 
 def rfm_summary(

@@ -12,6 +12,7 @@ from orchestration.resources import LandingResource, WarehouseResource
 
 # A quarantine share above this is worth a look, but never blocks: the rows are set aside, not lost.
 QUARANTINE_WARN_SHARE = 0.05
+GX_MAX_ROWS = 1_000_000
 
 
 def raw_key(name: str) -> dg.AssetKey:
@@ -117,7 +118,27 @@ def build_contract_checks(contract: Contract) -> list[dg.AssetChecksDefinition]:
             },
         )
 
-    return [rows_reconcile, primary_key_unique, quarantine_share]
+    @dg.asset_check(asset=key, name="great_expectations_suite", blocking=True)
+    def great_expectations_suite(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        """The raw table passes its Great Expectations suite (a second opinion on the SQL loader)."""
+        from orchestration.loading.gx_contracts import validate_frame
+
+        with warehouse.connect(read_only=True) as con:
+            total = con.execute(f"select count(*) from {table}").fetchone()[0]
+            # Beyond a million rows a fixed random sample keeps the check's cost bounded.
+            sample = (
+                f" using sample reservoir({GX_MAX_ROWS} rows) repeatable (42)" if total > GX_MAX_ROWS else ""
+            )
+            frame = con.execute(f"select * from {table}{sample}").fetch_df()
+        outcome = validate_frame(contract, frame)
+        return dg.AssetCheckResult(
+            passed=outcome["success"],
+            metadata={"rows_validated": len(frame), "rows_total": int(total),
+                      "expectations": outcome["evaluated"], "failed": ", ".join(outcome["failed"]) or "none",
+                      "failing_rows": "; ".join(outcome["failing_rows"][:20]) or "none"},
+        )  # fmt: skip
+
+    return [rows_reconcile, primary_key_unique, quarantine_share, great_expectations_suite]
 
 
 load_assets = [build_load_asset(c) for c in load_contracts().values()]
