@@ -118,21 +118,22 @@ def _worker(name: str, long_csv: Path) -> dict:
         from orchestration.analytics.recommend import recommend
 
         rules = mine_rules(baskets, MIN_SUPPORT, MIN_CONFIDENCE)
-        # 100,000 customers with a million purchases: each customer's history is a run of real baskets
-        # drawn at random, so the rules fire as they would on real histories.
+        # 100,000 customers with about a million purchases: each history is a random part (1 to 25
+        # items) of one or two real baskets, so the rules fire as they would on real histories.
         rng = np.random.default_rng(0)
         grouped = baskets.drop_duplicates().groupby("basket_id")["item"].agg(list)
         items_per_basket = grouped.to_list()
         customers, products = [], []
-        total = 0
-        customer = 0
-        while total < 1_000_000:
-            for b in rng.integers(0, len(items_per_basket), size=rng.integers(1, 4)):
-                items = items_per_basket[b]
-                customers.extend([customer] * len(items))
-                products.extend(items)
-                total += len(items)
-            customer += 1
+        for customer in range(100_000):
+            pool = [
+                x
+                for b in rng.integers(0, len(items_per_basket), size=rng.integers(1, 3))
+                for x in items_per_basket[b]
+            ]
+            pool = list(dict.fromkeys(pool))
+            k = min(len(pool), int(rng.integers(1, 26)))
+            customers.extend([customer] * k)
+            products.extend(pool[i] for i in rng.choice(len(pool), size=k, replace=False))
         purchases = pd.DataFrame({"customer_id": customers, "product_id": products})
         n_customers = purchases["customer_id"].nunique()
         # One product in twenty is no longer sold.

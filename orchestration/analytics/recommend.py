@@ -18,8 +18,9 @@ __all__ = ["RECOMMENDATION_COLUMNS", "best_sellers_by_segment", "recommend"]
 
 RECOMMENDATION_COLUMNS = ["customer_id", "rank", "product_id", "score", "reason", "source"]
 
-# Customers are processed in blocks so the (customer, rule-antecedent) hit table stays bounded.
-_CUSTOMER_BLOCK = 20_000
+# Customers are processed in blocks of about this many (customer, antecedent item) matches, which
+# bounds the size of the sparse customer x rule count matrix.
+_MAX_HITS = 4_000_000
 
 
 def best_sellers_by_segment(
@@ -89,7 +90,7 @@ def recommend(
         Long table ``customer_id, product_id`` (repeats allowed): each customer's purchase history.
     rules
         Output of :func:`orchestration.analytics.basket.mine_rules` mined on product baskets; uses
-        ``antecedents``, ``antecedent_len``, ``consequent``, ``confidence``, ``lift``, ``support``.
+        ``antecedents``, ``consequent``, ``confidence``, ``lift``, ``support``.
     active_products
         Products still sold; nothing else is recommended. ``None`` treats every product as active.
     top_n
@@ -158,12 +159,10 @@ def recommend(
         is_active[codes[codes >= 0]] = True
 
     prod_of_purchase = all_products.get_indexer(pd.Index(bought[product_col].tolist(), dtype=object))
-    owned = np.unique(cust_of_purchase.astype(np.int64) * n_products + prod_of_purchase)
+    owned = _sorted_unique(cust_of_purchase.astype(np.int64) * n_products + prod_of_purchase)
 
     names = _display_names(all_products, product_names)
-    picks = _rule_candidates(
-        cust_of_purchase, prod_of_purchase, owned, rules, all_products, is_active, names, top_n
-    )
+    picks = _rule_candidates(owned, n_customers, rules, all_products, is_active, names, top_n)
     picks = _fill_with_best_sellers(
         picks,
         owned,
@@ -227,87 +226,90 @@ def _display_names(all_products: pd.Index, product_names: Mapping | pd.Series | 
 
 
 def _rule_candidates(
-    cust_of_purchase: np.ndarray,
-    prod_of_purchase: np.ndarray,
     owned: np.ndarray,
+    n_customers: int,
     rules: pd.DataFrame,
     all_products: pd.Index,
     is_active: np.ndarray,
     names: list[str],
     top_n: int,
 ) -> dict:
-    """Best ``top_n`` rule recommendations per customer as parallel arrays."""
+    """Best ``top_n`` rule recommendations per customer as parallel arrays.
+
+    ``owned`` holds the sorted distinct keys ``customer * n_products + product`` of the histories.
+    """
+    from scipy import sparse
+
     picks = {"cust": [], "prod": [], "score": [], "rank": [], "reason": [], "source": []}
-    if len(rules) == 0 or len(cust_of_purchase) == 0:
+    if len(rules) == 0 or len(owned) == 0:
         return _stack(picks)
     n_products = len(all_products)
     consequent = all_products.get_indexer(pd.Index(rules["consequent"].tolist(), dtype=object))
     usable = is_active[consequent]
-    rules = rules.loc[usable]
-    consequent = consequent[usable]
-    n_rules = len(rules)
+    confidence = rules["confidence"].to_numpy(np.float64)[usable]
+    lift = rules["lift"].to_numpy(np.float64)[usable]
+    support = rules["support"].to_numpy(np.float64)[usable]
+    # Rules renumbered strongest first (confidence, lift, support, then mine_rules' own order), so that
+    # "best rule" and "best product" below are plain integer minima.
+    strength = np.lexsort((np.arange(len(confidence)), -support, -lift, -confidence))
+    kept = np.flatnonzero(usable)[strength]
+    n_rules = len(kept)
     if n_rules == 0:
         return _stack(picks)
-    lengths = rules["antecedent_len"].to_numpy(np.int64)
-    confidence = rules["confidence"].to_numpy(np.float64)
-    lift = rules["lift"].to_numpy(np.float64)
-    support = rules["support"].to_numpy(np.float64)
-    antecedent_codes = [
-        all_products.get_indexer(pd.Index(list(a), dtype=object)) for a in rules["antecedents"]
+    consequent, confidence = consequent[kept], confidence[strength]
+    antecedents = rules["antecedents"].to_numpy()[kept]
+    lengths = np.fromiter((len(a) for a in antecedents), dtype=np.int64, count=n_rules)
+    flat = all_products.get_indexer(pd.Index([x for a in antecedents for x in a], dtype=object))
+    bounds = np.r_[0, np.cumsum(lengths)].tolist()
+    flat_list = flat.tolist()
+    reasons = [
+        "bought " + ", ".join(names[c] for c in flat_list[bounds[r] : bounds[r + 1]]) for r in range(n_rules)
     ]
-    reasons = ["bought " + ", ".join(names[c] for c in codes) for codes in antecedent_codes]
-
-    # Inverted index: for every product, the rules whose antecedent contains it.
-    slot_rule = np.repeat(np.arange(n_rules), lengths)
-    slot_prod = np.concatenate(antecedent_codes) if n_rules else np.empty(0, np.int64)
-    order = np.argsort(slot_prod, kind="stable")
-    slot_prod, slot_rule = slot_prod[order], slot_rule[order]
-    per_product = np.bincount(slot_prod, minlength=n_products)
-    first_slot = np.concatenate([[0], np.cumsum(per_product)[:-1]])
-    name_rank = _name_rank(names)
-
-    # One row per customer and product they own.
-    pairs = np.unique(cust_of_purchase.astype(np.int64) * n_products + prod_of_purchase)
-    pair_cust, pair_prod = pairs // n_products, pairs % n_products
-    block_edges = np.searchsorted(
-        pair_cust, np.arange(0, pair_cust.max() + 1 + _CUSTOMER_BLOCK, _CUSTOMER_BLOCK)
+    # products x rules incidence of antecedents; (owned products) @ (incidence) counts, for every
+    # customer and rule, how many antecedent items the customer owns. The rule fires at its full length.
+    incidence = sparse.csr_matrix(
+        (np.ones(len(flat), dtype=np.int32), (flat, np.repeat(np.arange(n_rules), lengths))),
+        shape=(n_products, n_rules),
     )
-    for lo, hi in pairwise(block_edges.tolist()):
-        if lo == hi:
+    per_product = np.diff(incidence.indptr)
+    owned_cust, owned_prod = owned // n_products, owned % n_products
+    hits = np.bincount(owned_cust, weights=per_product[owned_prod], minlength=n_customers)
+    cum = np.cumsum(hits)
+    # Blocks of customers with at most ~_MAX_HITS matched (customer, antecedent item) pairs bound memory.
+    targets = np.arange(_MAX_HITS, cum[-1], _MAX_HITS) if cum[-1] > _MAX_HITS else np.empty(0)
+    edges = np.unique(np.r_[0, np.searchsorted(cum, targets, side="right"), n_customers]).tolist()
+    owned_bounds = np.searchsorted(owned_cust, edges).tolist()
+    for k, (lo, hi) in enumerate(pairwise(edges)):
+        a, b = owned_bounds[k], owned_bounds[k + 1]
+        if a == b:
             continue
-        cust, prod = pair_cust[lo:hi], pair_prod[lo:hi]
-        hits = per_product[prod]
-        total = int(hits.sum())
-        if total == 0:
-            continue
-        hit_cust = np.repeat(cust, hits)
-        within = np.arange(total) - np.repeat(np.cumsum(hits) - hits, hits)
-        hit_rule = slot_rule[np.repeat(first_slot[prod], hits) + within]
-        # A rule fires when the customer owns all of its antecedent items: count matched items per
-        # (customer, rule) and compare with the antecedent's length (the pairs above are distinct).
-        key, matched = np.unique(hit_cust * n_rules + hit_rule, return_counts=True)
-        f_cust, f_rule = key // n_rules, key % n_rules
-        fired = matched == lengths[f_rule]
-        f_cust, f_rule = f_cust[fired], f_rule[fired]
+        owns = sparse.csr_matrix(
+            (np.ones(b - a, dtype=np.int32), (owned_cust[a:b] - lo, owned_prod[a:b])),
+            shape=(hi - lo, n_products),
+        )
+        matched = (owns @ incidence).tocsr()
+        row = np.repeat(np.arange(hi - lo, dtype=np.int64), np.diff(matched.indptr))
+        fired = matched.data == lengths[matched.indices]
+        f_cust, f_rule = row[fired], matched.indices[fired].astype(np.int64)
         f_prod = consequent[f_rule]
-        fresh = ~np.isin(f_cust * n_products + f_prod, owned, assume_unique=False)
+        fresh = ~_contains(owned, (f_cust + lo) * n_products + f_prod)
         f_cust, f_rule, f_prod = f_cust[fresh], f_rule[fresh], f_prod[fresh]
         if f_cust.size == 0:
             continue
-        # Strongest rule per (customer, product): sort by customer, product, then -confidence, -lift,
-        # -support and the rule's position (mine_rules' deterministic order) and keep the first.
-        o = np.lexsort((f_rule, -support[f_rule], -lift[f_rule], -confidence[f_rule], f_prod, f_cust))
+        # Strongest rules first within each customer; a product keeps only its first (strongest) rule,
+        # which also orders the products, since each rule has a single consequent.
+        o = np.argsort(f_cust * n_rules + f_rule)
         f_cust, f_rule, f_prod = f_cust[o], f_rule[o], f_prod[o]
-        first = np.r_[True, (f_cust[1:] != f_cust[:-1]) | (f_prod[1:] != f_prod[:-1])]
+        o = np.argsort(f_cust * n_products + f_prod, kind="stable")
+        pair = (f_cust * n_products + f_prod)[o]
+        first = o[np.r_[True, pair[1:] != pair[:-1]]]
+        first.sort()
         f_cust, f_rule, f_prod = f_cust[first], f_rule[first], f_prod[first]
-        # Rank products within a customer by the same keys, the product's name breaking exact ties.
-        o = np.lexsort((name_rank[f_prod], -support[f_rule], -lift[f_rule], -confidence[f_rule], f_cust))
-        f_cust, f_rule, f_prod = f_cust[o], f_rule[o], f_prod[o]
         starts = np.r_[True, f_cust[1:] != f_cust[:-1]]
         group_start = np.maximum.accumulate(np.where(starts, np.arange(f_cust.size), 0))
         rank = np.arange(f_cust.size) - group_start + 1
         top = rank <= top_n
-        picks["cust"].append(f_cust[top])
+        picks["cust"].append(f_cust[top] + lo)
         picks["prod"].append(f_prod[top])
         picks["score"].append(confidence[f_rule[top]])
         picks["rank"].append(rank[top])
@@ -316,10 +318,18 @@ def _rule_candidates(
     return _stack(picks)
 
 
-def _name_rank(names: list[str]) -> np.ndarray:
-    rank = np.empty(len(names), dtype=np.int64)
-    rank[np.argsort(np.asarray(names, dtype=object), kind="stable")] = np.arange(len(names))
-    return rank
+def _sorted_unique(keys: np.ndarray) -> np.ndarray:
+    """Sorted distinct integers; np.unique's hash path is far slower on millions of int64 keys."""
+    keys = np.sort(keys)
+    return keys[np.r_[True, keys[1:] != keys[:-1]]] if keys.size else keys
+
+
+def _contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Membership of ``keys`` in the sorted array ``sorted_keys`` by binary search."""
+    if sorted_keys.size == 0:
+        return np.zeros(keys.shape, dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_keys, keys), sorted_keys.size - 1)
+    return sorted_keys[pos] == keys
 
 
 def _stack(picks: dict) -> dict:
@@ -348,7 +358,7 @@ def _fill_with_best_sellers(
 ) -> dict:
     """Top up customers short of ``top_n`` from their segment's ranking, then the overall one."""
     have = np.bincount(picks["cust"], minlength=n_customers)
-    taken = np.unique(np.concatenate([owned, picks["cust"] * n_products + picks["prod"]]))
+    taken = _sorted_unique(np.concatenate([owned, picks["cust"] * n_products + picks["prod"]]))
     segment_of = np.full(n_customers, -1, dtype=np.int64)
     seg_labels: list = []
     if seg_map is not None and len(seg_map):
@@ -391,7 +401,7 @@ def _fill_with_best_sellers(
             c = np.repeat(members, m)
             p = np.tile(cand_prod[:m], members.size)
             s = np.tile(cand_score[:m], members.size)
-            free = ~np.isin(c * n_products + p, taken)
+            free = ~_contains(taken, c * n_products + p)
             # Position among this customer's free candidates; keep as many as they still need.
             pos = np.cumsum(free.reshape(members.size, m), axis=1).ravel()
             need = np.repeat(top_n - have[members], m)
@@ -405,7 +415,7 @@ def _fill_with_best_sellers(
             new["reason"].extend([reason] * c.size)
             new["source"].extend(["best_seller"] * c.size)
             np.add.at(have, c, 1)
-            taken = np.union1d(taken, c * n_products + p)
+            taken = _sorted_unique(np.concatenate([taken, c * n_products + p]))
             if m == cand_prod.size:
                 break
             # Customers still short had bought most of the window: widen it for them only.

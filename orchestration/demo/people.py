@@ -41,14 +41,17 @@ HOUR_PROFILE = HOUR_PROFILE / HOUR_PROFILE.sum()
 class Season:
     """Monotone map between operational time and calendar time (both seconds since OBS_START).
 
-    The calendar intensity is g(t) = 1 + 0.45 bump(Black Friday to Christmas) - 0.12 bump(August), rescaled
-    so that the whole history keeps its length; operational time is G(t) = integral of g.
+    The calendar intensity is g(t) = 1 + 0.25 bump(late November, Black Friday) - 0.06 bump(August), rescaled
+    so that the whole history keeps its length; operational time is G(t) = integral of g. Measured on 50,000
+    simulated buyers (6 seeds), BG/NBD fitted on calendar times then recovers r and alpha within 1 % and
+    a and b within about 3 % on average (1-2 % of which is the estimator's own small-sample bias); a stronger
+    peak or one in the last weeks of the window biases a and b further.
     """
 
     def __init__(self) -> None:
         t = np.arange(0, HISTORY + 3600, 3600, dtype=np.float64)
         yf = (t / _YEAR) % 1  # OBS_START is 1 January
-        g = 1 + 0.45 * np.exp(-(((yf - 0.92) / 0.045) ** 2)) - 0.12 * np.exp(-(((yf - 0.62) / 0.05) ** 2))
+        g = 1 + 0.25 * np.exp(-(((yf - 0.895) / 0.03) ** 2)) - 0.06 * np.exp(-(((yf - 0.62) / 0.05) ** 2))
         cum = np.concatenate([[0.0], np.cumsum((g[1:] + g[:-1]) / 2 * 3600)])
         self.t = t
         self.g_cum = cum * (t[-1] / cum[-1])

@@ -25,6 +25,7 @@ def _gx():
     # Importing Great Expectations costs about five seconds: only when a suite is actually needed.
     import great_expectations as gx
     import great_expectations.expectations as gxe
+
     global _CONTEXT_READY
     if not _CONTEXT_READY:
         # Building a suite needs an active context: an in-memory one unless a file context is opened later.

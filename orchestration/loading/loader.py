@@ -161,6 +161,36 @@ def _csv_header(path: Path, encoding: str) -> tuple[str, list[str]]:
     return delim, [n.strip() for n in names]
 
 
+def _stage_csv_in_python(
+    con: duckdb.DuckDBPyConnection, path: Path, encoding: str, delim: str, names: list[str]
+) -> list[tuple[int, str, str]]:
+    """Fallback reader for CSV files DuckDB's reader refuses (rows with a wrong number of fields, stray
+    carriage returns in quoted fields): Python's csv module reads every row so none is lost.
+
+    Slower than DuckDB, so used only for files that need it. Returns the rows with a wrong number of fields.
+    """
+    good: list[list[str]] = []
+    unparsable: list[tuple[int, str, str]] = []
+    with path.open("r", encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="") as fh:
+        reader = csv.reader(fh, delimiter=delim, quotechar='"', doublequote=True, strict=False)
+        next(reader, None)
+        for number, row in enumerate(reader, start=1):
+            if len(row) == len(names):
+                good.append(row)
+            else:
+                kind = "too many columns" if len(row) > len(names) else "missing columns"
+                unparsable.append((number, kind, delim.join(row)))
+    import pandas as pd
+
+    frame = pd.DataFrame(good, columns=names, dtype="object")
+    con.register("_ecrm_frame", frame)
+    try:
+        con.execute(f"create temp table {_STAGE}_raw as select * from _ecrm_frame")
+    finally:
+        con.unregister("_ecrm_frame")
+    return unparsable
+
+
 def _stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], list[tuple[int, str, str]]]:
     """Read ``path`` into the temp table ``_ecrm_stage`` (all VARCHAR plus ``_row_number``).
 
@@ -191,20 +221,8 @@ def _stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], 
                 con.execute(
                     f"create temp table {_STAGE}_raw as select * from read_csv(?, {opts})", [str(path)]
                 )
-            except duckdb.InvalidInputException:
-                # Rows with the wrong number of fields: keep the readable rows, quarantine the rest.
-                con.execute(
-                    f"create temp table {_STAGE}_raw as select * from read_csv(?, {opts}, "
-                    "store_rejects=true, rejects_table='_ecrm_rejects', rejects_scan='_ecrm_scans')",
-                    [str(path)],
-                )
-                rejects = con.execute(
-                    "select line, min(error_type), min(csv_line) from _ecrm_rejects group by line order by line"
-                ).fetchall()
-                # `line` counts the header as line 1; a data row number is one less.
-                unparsable = [(int(line) - 1, str(kind).lower(), text) for line, kind, text in rejects]
-                con.execute("drop table if exists _ecrm_rejects")
-                con.execute("drop table if exists _ecrm_scans")
+            except duckdb.Error:
+                unparsable = _stage_csv_in_python(con, path, encoding, delim, names)
         elif fmt == "parquet":
             con.execute(f"create temp table {_STAGE}_raw as select * from read_parquet(?)", [str(path)])
         else:
@@ -262,7 +280,11 @@ def _column_rules(column: Column) -> list[tuple[str, str]]:
     rules: list[tuple[str, str]] = []
     if not column.nullable:
         rules.append((f"not_null:{column.name}", f"{v} is null"))
-    if column.type != "varchar":
+    if column.type == "double":
+        # Values too large for a double (1e400) read as infinity: a type error, not a number.
+        cast = f"try_cast({v} as DOUBLE)"
+        rules.append((f"type:{column.name}", f"{v} is not null and ({cast} is null or not isfinite({cast}))"))
+    elif column.type != "varchar":
         rules.append(
             (f"type:{column.name}", f"{v} is not null and try_cast({v} as {column.duckdb_type}) is null")
         )

@@ -1,0 +1,48 @@
+-- One row per CRM customer: the latest version of each record, names trimmed, e-mail lower-cased,
+-- phone in E.164.
+with
+
+source as (
+
+    select * from {{ source('raw', 'crm__customers') }}
+
+),
+
+versions as (
+
+    -- The CRM sends repeated exports: the latest change wins, then the latest load, then the file that
+    -- sorts last (exports are named by date).
+    select
+        *,
+        row_number() over (
+            partition by crm_customer_id
+            order by updated_at desc, _loaded_at desc, _source_file desc
+        ) as version_rank
+    from source
+
+),
+
+renamed as (
+
+    select
+        crm_customer_id,
+        {{ normalise_name('first_name') }} as first_name,
+        {{ normalise_name('last_name') }} as last_name,
+        {{ normalise_email('email') }} as email,
+        {{ phone_to_e164('phone', 'country') }} as phone_e164,
+        nullif(trim(phone), '') as phone_as_entered,
+        country,
+        {{ normalise_name('region') }} as region,
+        {{ normalise_name('city') }} as city,
+        {{ to_utc('created_at') }} as created_at,
+        {{ to_utc('updated_at') }} as updated_at,
+        email_opt_in,
+        sms_opt_in,
+        _source_file
+
+    from versions
+    where version_rank = 1
+
+)
+
+select * from renamed

@@ -1,0 +1,40 @@
+-- One row per campaign. The contract has no version column, so the latest load (then the file that
+-- sorts last) wins.
+with
+
+source as (
+
+    select * from {{ source('raw', 'marketing__campaigns') }}
+
+),
+
+versions as (
+
+    select
+        *,
+        row_number() over (
+            partition by campaign_id
+            order by _loaded_at desc, _source_file desc
+        ) as version_rank
+    from source
+
+),
+
+renamed as (
+
+    select
+        campaign_id,
+        trim(campaign_name) as campaign_name,
+        channel,
+        {{ to_utc('started_at') }} as started_at,
+        {{ to_utc('ended_at') }} as ended_at,
+        cost,
+        currency,
+        _source_file
+
+    from versions
+    where version_rank = 1
+
+)
+
+select * from renamed

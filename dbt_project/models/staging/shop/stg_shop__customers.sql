@@ -1,0 +1,45 @@
+-- One row per shop account: the latest version of each account, normalised like the CRM.
+with
+
+source as (
+
+    select * from {{ source('raw', 'shop__customers') }}
+
+),
+
+versions as (
+
+    select
+        *,
+        row_number() over (
+            partition by shop_customer_id
+            order by updated_at desc, _loaded_at desc, _source_file desc
+        ) as version_rank
+    from source
+
+),
+
+renamed as (
+
+    select
+        shop_customer_id,
+        {{ normalise_email('email') }} as email,
+        {{ phone_to_e164('phone', 'country') }} as phone_e164,
+        nullif(trim(phone), '') as phone_as_entered,
+        {{ normalise_name('first_name') }} as first_name,
+        {{ normalise_name('last_name') }} as last_name,
+        country,
+        {{ normalise_name('region') }} as region,
+        {{ normalise_name('city') }} as city,
+        acquisition_channel,
+        accepts_marketing,
+        {{ to_utc('created_at') }} as created_at,
+        {{ to_utc('updated_at') }} as updated_at,
+        _source_file
+
+    from versions
+    where version_rank = 1
+
+)
+
+select * from renamed
