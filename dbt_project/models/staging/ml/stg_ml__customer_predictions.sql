@@ -1,0 +1,33 @@
+with
+
+source as (
+
+    select * from {{ source('ml', 'customer_predictions') }}
+
+),
+
+renamed as (
+
+    select
+        customer_id,
+        frequency,
+        recency,
+        "T" as customer_age,
+        monetary_value,
+        probability_alive,
+        expected_purchases_30d,
+        expected_purchases_90d,
+        expected_purchases_365d,
+        expected_order_value,
+        clv_12m,
+        clv_margin_12m,
+        churn_risk,
+        churn_band,
+        cast(expected_next_order_date as date) as expected_next_order_date,
+        {{ to_utc('predicted_at') }} as predicted_at
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,62 @@
+"""Shared fixtures: one real pipeline run on a small generated data set, reused by the end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+E2E_CUSTOMERS = 400
+E2E_SEED = 7
+
+
+@dataclass
+class PipelineRun:
+    """Where a test pipeline run put its files, and its report."""
+
+    root: Path
+    landing: Path
+    truth: Path
+    warehouse: Path
+    published: Path
+    report: object
+
+
+def run_pipeline_into(root: Path, customers: int, seed: int) -> PipelineRun:
+    """Generate demo data into ``root`` and run the real pipeline (all assets, in-process) on it."""
+    from orchestration import settings
+    from orchestration.demo.generator import generate
+    from orchestration.pipeline import run_pipeline
+
+    generate(root, customers=customers, seed=seed)
+    os.environ["ECRM_LANDING"] = str(root / "landing")
+    os.environ["ECRM_WAREHOUSE"] = str(root / "warehouse" / "ecrm.duckdb")
+    os.environ.pop("ECRM_PUBLISHED", None)
+    os.environ["DAGSTER_HOME"] = str(root / "dagster_home")
+    (root / "dagster_home").mkdir(parents=True, exist_ok=True)
+    (root / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    settings.quiet_telemetry()
+    report = run_pipeline()
+    warehouse = settings.warehouse_path()
+    return PipelineRun(
+        root, root / "landing", root / "truth", warehouse, settings.published_path(warehouse), report
+    )
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory) -> PipelineRun:
+    """The whole pipeline, run once per test session on a few hundred generated customers."""
+    saved = {
+        k: os.environ.get(k) for k in ("ECRM_LANDING", "ECRM_WAREHOUSE", "ECRM_PUBLISHED", "DAGSTER_HOME")
+    }
+    try:
+        yield run_pipeline_into(tmp_path_factory.mktemp("e2e"), E2E_CUSTOMERS, E2E_SEED)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
