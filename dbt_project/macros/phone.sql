@@ -52,30 +52,36 @@
     }) }}
 {%- endmacro %}
 
-{% macro _phone_country_lookup(country, part) -%}
+{#
+    The columns a model needs before it can build an E.164 number, computed once per row in a CTE:
+    phone_digits (the digits of the number, with a "(0)" trunk digit removed from international numbers),
+    phone_is_international ("+" or "00" in front), phone_calling_code and phone_trunk_prefix of the
+    record's country (else `default_phone_country`).
+#}
+{% macro phone_parts(phone, country) -%}
     {%- set codes = phone_country_codes() -%}
-    case coalesce({{ country }}, '{{ var("default_phone_country") }}')
-    {%- for iso, spec in codes.items() %}
-        when '{{ iso }}' then '{{ spec[part] }}'
-    {%- endfor %}
-    end
-{%- endmacro %}
-
-{% macro phone_to_e164(phone, country) -%}
-    {#- "(0)" inside an international number is the national trunk digit and must go before digits are
-        read; in a national number it is part of the area code and stays. -#}
     {%- set text -%}trim({{ phone }}){%- endset -%}
     {%- set international -%}({{ text }} like '+%' or {{ text }} like '00%'){%- endset -%}
-    {%- set digits -%}
-        regexp_replace(
-            case when {{ international }} then replace({{ text }}, '(0)', '') else {{ text }} end,
-            '[^0-9]', '', 'g')
-    {%- endset -%}
-    {%- set calling_code = _phone_country_lookup(country, 0) -%}
-    {%- set trunk = _phone_country_lookup(country, 1) -%}
+    regexp_replace(
+        case when {{ international }} then replace({{ text }}, '(0)', '') else {{ text }} end,
+        '[^0-9]', '', 'g'
+    ) as phone_digits,
+    {{ text }} like '+%' as phone_has_plus,
+    {%- for part, name in [(0, 'phone_calling_code'), (1, 'phone_trunk_prefix')] %}
+    case coalesce({{ country }}, '{{ var("default_phone_country") }}')
+        {%- for iso, spec in codes.items() %}
+        when '{{ iso }}' then '{{ spec[part] }}'
+        {%- endfor %}
+    end as {{ name }}{{ ',' if not loop.last }}
+    {%- endfor %}
+{%- endmacro %}
+
+{# E.164 from the columns of phone_parts. #}
+{% macro phone_to_e164(digits='phone_digits', has_plus='phone_has_plus', calling_code='phone_calling_code',
+                       trunk='phone_trunk_prefix') -%}
     {%- set candidate -%}
         case
-            when {{ text }} like '+%' then {{ digits }}
+            when {{ has_plus }} then {{ digits }}
             when {{ digits }} like '00%' then substr({{ digits }}, 3)
             when {{ calling_code }} is null then null
             when {{ trunk }} <> '' and {{ digits }} like {{ trunk }} || '%'
@@ -83,9 +89,9 @@
             else {{ calling_code }} || {{ digits }}
         end
     {%- endset -%}
+    {#- E.164 allows at most 15 digits; fewer than 8 cannot be a country code plus a subscriber number. #}
     case
-        when {{ phone }} is null or {{ digits }} = '' then null
-        {#- E.164 allows at most 15 digits; fewer than 8 cannot be a country code plus a subscriber number. -#}
+        when {{ digits }} is null or {{ digits }} = '' then null
         when length({{ candidate }}) between 8 and 15 then '+' || {{ candidate }}
     end
 {%- endmacro %}

@@ -230,6 +230,12 @@ def _design_matrix(frame: pd.DataFrame, feature_cols: Sequence[str]) -> pd.DataF
     return X
 
 
+def _sample(n: int, limit: int, rng: np.random.Generator) -> np.ndarray:
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(rng.choice(n, limit, replace=False))
+
+
 @dataclass
 class ChurnClassifierResult:
     """A trained churn classifier with its time-based evaluation.
@@ -301,16 +307,15 @@ def train_churn_classifier(
         if len(np.unique(y)) < 2:
             raise ValueError(f"the {name} cutoff has a single churn class; cannot train or score a classifier")
 
+    rng = np.random.default_rng(random_state)
     estimator = _make_estimator(model, random_state)
-    estimator.fit(_design_matrix(train, feature_cols), y_train)
+    fit_rows = _sample(len(train), max_train_rows, rng)
+    estimator.fit(_design_matrix(train.iloc[fit_rows], feature_cols), y_train[fit_rows])
     X_eval = _design_matrix(evaluate, feature_cols)
     prob = estimator.predict_proba(X_eval)[:, 1]
     metrics = churn_metrics(y_eval, prob, n_bins)
 
-    rng = np.random.default_rng(random_state)
-    sample = np.arange(len(X_eval))
-    if len(sample) > importance_max_rows:
-        sample = np.sort(rng.choice(sample, importance_max_rows, replace=False))
+    sample = _sample(len(X_eval), importance_max_rows, rng)
     if len(np.unique(y_eval[sample])) > 1:
         result = permutation_importance(
             estimator, X_eval.iloc[sample], y_eval[sample], scoring="roc_auc",
@@ -326,8 +331,10 @@ def train_churn_classifier(
 
     if refit:
         estimator = _make_estimator(model, random_state)
+        refit_rows = _sample(len(features), max_train_rows, rng)
         estimator.fit(
-            _design_matrix(features, feature_cols), features[label_col].to_numpy(dtype=int)
+            _design_matrix(features.iloc[refit_rows], feature_cols),
+            features[label_col].to_numpy(dtype=int)[refit_rows],
         )
     return ChurnClassifierResult(
         estimator=estimator, feature_cols=feature_cols, kind=model,

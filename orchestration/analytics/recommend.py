@@ -105,7 +105,9 @@ def recommend(
 
     Scoring: a candidate product's score is the highest confidence among the fired rules predicting it,
     i.e. the estimated probability that a customer with that history buys it (ties broken by lift, then
-    support); its ``reason`` is "bought " plus the antecedent of that rule. Products already bought and
+    support, then the rules' order); its ``reason`` is "bought " plus that rule's antecedent (names from
+    ``product_names`` where given, ids otherwise). Products rank by the same keys. Rule items must have
+    the same type as ``product_id`` (mine the rules on the same ids) or nothing fires. Products already bought and
     inactive products are never recommended. Customers left with fewer than ``top_n`` get their
     segment's best sellers (reason "best seller in segment <s>", score = share of the segment buying
     it), then the overall best sellers (reason "best seller"), again skipping what they own.

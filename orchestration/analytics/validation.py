@@ -39,9 +39,10 @@ __all__ = [
 
 QUALITY_COLUMNS = ["model", "metric", "segment", "value", "lower_bound", "upper_bound", "passed", "computed_at"]
 
-# (lower, upper) bounds a metric must stay within; None leaves a side open. The defaults are warnings
-# for "clearly worse than a usable model", not targets: on CDNOW the BG/NBD holdout aggregate error is
-# about −2 % and its MAE beats the naive rate by a wide margin.
+# (lower, upper) bounds a metric must stay within; None leaves a side open. The defaults warn about a
+# model clearly worse than a usable one, they are not targets: on CDNOW (Fader, Hardie & Lee's 2,357
+# customers, 39 + 39 weeks at day resolution) BG/NBD predicts 1,653 holdout purchases for 1,882 actual
+# (−12 %), with an MAE skill of about 0.2 over the naive rate.
 DEFAULT_THRESHOLDS: dict[str, tuple[float | None, float | None]] = {
     # (Σ predicted − Σ actual) / Σ actual holdout purchases.
     "relative_aggregate_purchase_error": (-0.25, 0.25),

@@ -91,7 +91,7 @@ COUNTRIES: list[tuple[str, float, str, str, list[str], list[str], dict[str, list
         0.12,
         "33",
         "0",
-        ["6", "7"],
+        ["61", "62", "66", "77"],
         ["gmail.com", "orange.fr", "free.fr", "laposte.net"],
         {
             "Île-de-France": ["Paris", "Versailles"],
@@ -105,7 +105,7 @@ COUNTRIES: list[tuple[str, float, str, str, list[str], list[str], dict[str, list
         0.08,
         "31",
         "0",
-        ["6"],
+        ["61", "62", "64", "65"],
         ["gmail.com", "ziggo.nl", "kpnmail.nl"],
         {
             "Noord-Holland": ["Amsterdam", "Haarlem"],
@@ -118,7 +118,7 @@ COUNTRIES: list[tuple[str, float, str, str, list[str], list[str], dict[str, list
         0.10,
         "44",
         "0",
-        ["7700", "7911", "7456"],
+        ["770", "791", "745"],
         ["gmail.com", "outlook.com", "btinternet.com"],
         {
             "England": ["London", "Manchester", "Birmingham", "Leeds"],
@@ -131,7 +131,7 @@ COUNTRIES: list[tuple[str, float, str, str, list[str], list[str], dict[str, list
         0.07,
         "34",
         "",
-        ["6", "7"],
+        ["61", "65", "69", "72"],
         ["gmail.com", "hotmail.es", "yahoo.es"],
         {
             "Madrid": ["Madrid"],
@@ -145,7 +145,7 @@ COUNTRIES: list[tuple[str, float, str, str, list[str], list[str], dict[str, list
         0.07,
         "39",
         "",
-        ["3"],
+        ["320", "333", "347", "391"],
         ["gmail.com", "libero.it", "virgilio.it"],
         {
             "Lombardia": ["Milano", "Bergamo"],
@@ -197,7 +197,7 @@ COUNTRIES: list[tuple[str, float, str, str, list[str], list[str], dict[str, list
         0.04,
         "32",
         "0",
-        ["470", "475", "486"],
+        ["47", "48", "49"],
         ["gmail.com", "skynet.be", "telenet.be"],
         {"Brussels": ["Bruxelles"], "Flanders": ["Antwerpen", "Gent"], "Wallonia": ["Liège", "Namur"]},
     ),

@@ -22,6 +22,16 @@ versions as (
 
 ),
 
+latest as (
+
+    select
+        *,
+        {{ phone_parts('phone', 'country') }}
+    from versions
+    where version_rank = 1
+
+),
+
 renamed as (
 
     select
@@ -29,7 +39,7 @@ renamed as (
         {{ normalise_name('first_name') }} as first_name,
         {{ normalise_name('last_name') }} as last_name,
         {{ normalise_email('email') }} as email,
-        {{ phone_to_e164('phone', 'country') }} as phone_e164,
+        {{ phone_to_e164() }} as phone_e164,
         nullif(trim(phone), '') as phone_as_entered,
         country,
         {{ normalise_name('region') }} as region,
@@ -40,8 +50,7 @@ renamed as (
         sms_opt_in,
         _source_file
 
-    from versions
-    where version_rank = 1
+    from latest
 
 )
 

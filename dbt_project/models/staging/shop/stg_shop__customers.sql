@@ -19,12 +19,22 @@ versions as (
 
 ),
 
+latest as (
+
+    select
+        *,
+        {{ phone_parts('phone', 'country') }}
+    from versions
+    where version_rank = 1
+
+),
+
 renamed as (
 
     select
         shop_customer_id,
         {{ normalise_email('email') }} as email,
-        {{ phone_to_e164('phone', 'country') }} as phone_e164,
+        {{ phone_to_e164() }} as phone_e164,
         nullif(trim(phone), '') as phone_as_entered,
         {{ normalise_name('first_name') }} as first_name,
         {{ normalise_name('last_name') }} as last_name,
@@ -37,8 +47,7 @@ renamed as (
         {{ to_utc('updated_at') }} as updated_at,
         _source_file
 
-    from versions
-    where version_rank = 1
+    from latest
 
 )
 

@@ -1,0 +1,238 @@
+"""Speed and memory of every pipeline stage, with reference points measured in the same run.
+
+    python benchmarks/pipeline.py --customers 10000 [--workdir DIR] [--keep]
+
+Each stage runs in its own fresh Python process (so its peak memory is its own) on the same warehouse,
+in dependency order: generate, load + contracts, dbt build, customer models (CLV + churn), basket rules,
+recommendations, dbt marts that read the models, publish. Reference points: DuckDB reading the same landing
+files with one ``CREATE TABLE AS SELECT * FROM read_csv(...)`` per entity (the floor for loading), the
+compiled SQL of the dbt models run in one DuckDB connection (the cost of orchestration), and the
+basket/CLV reference figures of ``benchmarks/basket.py`` and ``benchmarks/clv.py``.
+
+Prints a Markdown table and writes ``benchmarks/results/pipeline_<customers>.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+# Dagster asset selections per stage (asset key strings); see orchestration/definitions.py.
+STAGES = [
+    ("load + contracts", "raw"),
+    ("dbt build (warehouse)", "dbt_warehouse"),
+    ("customer models (CLV, churn, next purchase)", "ml/customer_predictions,ml/model_quality"),
+    ("basket rules + bundles", "ml/association_rules,ml/bundles"),
+    ("recommendations", "ml/recommendations"),
+    ("dbt build (customer 360 and marts on models)", "dbt_customer_views"),
+    ("publish for dashboards", "published_warehouse"),
+]
+
+
+def _measure(code: str, env: dict) -> dict:
+    """Run ``code`` in a fresh interpreter; returns wall/CPU seconds and peak RSS of that process."""
+    wrapper = (
+        "import json, resource, time, sys\n"
+        "t0 = time.perf_counter(); c0 = time.process_time()\n"
+        f"{code}\n"
+        "u = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "print('@@' + json.dumps({'wall_s': time.perf_counter() - t0, 'cpu_s': time.process_time() - c0,"
+        " 'peak_mb': u.ru_maxrss / 1024}))\n"
+    )
+    started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.run([sys.executable, "-c", wrapper], env=env, capture_output=True, text=True, cwd=ROOT)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"stage failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    inner = json.loads([line for line in proc.stdout.splitlines() if line.startswith("@@")][-1][2:])
+    # Child CPU includes subprocesses the stage started (dbt runs in its own process under dagster-dbt).
+    inner["cpu_s"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    inner["process_wall_s"] = time.perf_counter() - started
+    inner["peak_mb"] = max(
+        inner["peak_mb"], after.ru_maxrss / 1024 if after.ru_maxrss > before.ru_maxrss else 0
+    )
+    return inner
+
+
+def _stage_code(selection: str) -> str:
+    if selection == "raw":
+        select = "keys = [k for k in defs.get_repository_def().asset_graph.get_all_asset_keys() if k.path[0] == 'raw']"
+    elif selection.startswith("dbt_"):
+        select = f"keys = list(getattr(dbt, '{selection}').keys)"
+    else:
+        select = f"keys = [dg.AssetKey(k.split('/')) for k in '{selection}'.split(',')]"
+    return (
+        "import dagster as dg\n"
+        "from orchestration.definitions import defs\n"
+        "from orchestration.assets import dbt\n"
+        f"{select}\n"
+        "r = defs.resolve_job_def('ecrm_everything').execute_in_process(asset_selection=keys,"
+        " instance=dg.DagsterInstance.ephemeral(), raise_on_error=True)\n"
+        "assert r.success\n"
+    )
+
+
+def _floor_code(landing: Path) -> str:
+    return (
+        "import duckdb\n"
+        "from orchestration.contracts import load_contracts\n"
+        "con = duckdb.connect()\n"
+        "for c in load_contracts().values():\n"
+        f"    files = sorted(str(p) for p in (__import__('pathlib').Path({str(landing)!r}) / c.source / c.entity).glob('*.csv'))\n"
+        "    if files:\n"
+        '        con.execute(f"create table \\"{c.name}\\" as select * from read_csv({files!r}, union_by_name=true)")\n'
+    )
+
+
+def _compiled_sql_code(warehouse_copy: Path) -> str:
+    # Replays the exact statements dbt ran (target/run) for the warehouse models, in dependency order.
+    return (
+        "import duckdb, json, pathlib\n"
+        f"root = pathlib.Path({str(ROOT / 'dbt_project')!r})\n"
+        "manifest = json.loads((root / 'target' / 'manifest.json').read_text())\n"
+        "nodes = {k: v for k, v in manifest['nodes'].items() if v['resource_type'] == 'model'}\n"
+        "order, seen = [], set()\n"
+        "def visit(k):\n"
+        "    if k in seen or k not in nodes: return\n"
+        "    seen.add(k)\n"
+        "    for d in nodes[k]['depends_on']['nodes']: visit(d)\n"
+        "    order.append(k)\n"
+        "for k in sorted(nodes): visit(k)\n"
+        f"con = duckdb.connect({str(warehouse_copy)!r})\n"
+        "ran = 0\n"
+        "for k in order:\n"
+        "    n = nodes[k]\n"
+        "    p = root / 'target' / 'run' / n['package_name'] / n['original_file_path']\n"
+        "    if not p.exists(): continue\n"
+        "    mat = n['config']['materialized']\n"
+        "    rel = f\"{n['schema']}.{n['alias'] or n['name']}\"\n"
+        "    con.execute(f'create schema if not exists {n[\"schema\"]}')\n"
+        "    sql = p.read_text()\n"
+        "    body = sql[sql.index('(') + 1: sql.rindex(')')] if ' as (' in sql else sql\n"
+        "    kind = 'view' if mat == 'view' else 'table'\n"
+        "    con.execute(f'create or replace {kind} {rel} as {body}')\n"
+        "    ran += 1\n"
+        "print('compiled models run:', ran)\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--workdir", help="where to put data (default: a temporary folder)")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = parser.parse_args(argv)
+
+    work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="ecrm_bench_"))
+    work.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.update({
+        "ECRM_LANDING": str(work / "landing"),
+        "ECRM_WAREHOUSE": str(work / "warehouse" / "ecrm.duckdb"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        "DAGSTER_HOME": str(work / "dagster_home"),
+        "PYTHONPATH": str(ROOT),
+    })  # fmt: skip
+    (work / "dagster_home").mkdir(exist_ok=True)
+    (work / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+
+    rows: list[dict] = []
+    t_all = time.perf_counter()
+    if not (work / "landing").exists():
+        gen = _measure(
+            f"from orchestration.demo.generator import generate\n"
+            f"generate(__import__('pathlib').Path({str(work)!r}), customers={args.customers}, seed={args.seed})",
+            env,
+        )
+        rows.append({"stage": "generate", **gen})
+    for name, selection in STAGES:
+        print(f"running {name} ...", flush=True)
+        rows.append({"stage": name, **_measure(_stage_code(selection), env)})
+    total = {
+        "stage": "total (stages above)",
+        "wall_s": sum(r["wall_s"] for r in rows),
+        "process_wall_s": sum(r["process_wall_s"] for r in rows),
+        "cpu_s": sum(r["cpu_s"] for r in rows),
+        "peak_mb": max(r["peak_mb"] for r in rows),
+    }
+
+    refs = []
+    refs.append(
+        {
+            "stage": "floor: DuckDB read_csv → table, all entities",
+            **_measure(_floor_code(work / "landing"), env),
+        }
+    )
+    copy = work / "compiled_copy.duckdb"
+    shutil.copyfile(env["ECRM_WAREHOUSE"], copy)
+    refs.append(
+        {"stage": "floor: dbt's compiled SQL in one connection", **_measure(_compiled_sql_code(copy), env)}
+    )
+
+    import duckdb
+
+    counts = {}
+    with duckdb.connect(env["ECRM_WAREHOUSE"], read_only=True) as con:
+        for schema, name in con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_schema in ('raw','quarantine','staging','intermediate','marts','ml','ops')"
+        ).fetchall():
+            counts.setdefault(schema, 0)
+            counts[schema] += con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
+        orders, events = con.execute(
+            "select (select count(*) from raw.shop__orders), (select count(*) from raw.web__events)"
+        ).fetchone()
+
+    result = {
+        "customers": args.customers,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "stages": rows, "total": total, "references": refs, "rows_per_layer": counts,
+        "orders": orders, "web_events": events, "elapsed_s": time.perf_counter() - t_all,
+    }  # fmt: skip
+    md = render(result)
+    print(md)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"pipeline_{args.customers}.json").write_text(json.dumps(result, indent=2, default=str))
+    (RESULTS / f"pipeline_{args.customers}.md").write_text(md + "\n")
+    if not args.keep and not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def render(result: dict) -> str:
+    """The benchmark as a Markdown table."""
+    lines = [
+        f"### {result['customers']:,} customers — {result['orders']:,} orders, {result['web_events']:,} web events",
+        "",
+        "| stage | wall s (in stage) | wall s (process, incl. start-up) | CPU s | peak MB |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in [*result["stages"], result["total"], *result["references"]]:
+        lines.append(
+            f"| {r['stage']} | {r['wall_s']:.1f} | {r['process_wall_s']:.1f} | {r['cpu_s']:.1f} | {r['peak_mb']:.0f} |"
+        )
+    lines += [
+        "",
+        "Rows per layer: " + ", ".join(f"{k} {v:,}" for k, v in sorted(result["rows_per_layer"].items())),
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

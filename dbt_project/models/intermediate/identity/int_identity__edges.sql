@@ -1,0 +1,293 @@
+-- Every candidate link between two identifiers of a person, with the rule that proposes it and whether the
+-- guards let it through. One row per (node_a, node_b, rule). Node keys are typed: crm:<crm_customer_id>,
+-- shop:<shop_customer_id> (= web user_id), email:<normalised e-mail> (a guest checkout's identity),
+-- web:<anonymous_id>. The rules and guards are documented in _identity__models.yml and DECISIONLOG.md.
+with
+
+crm_customers as (
+
+    select * from {{ ref('stg_crm__customers') }}
+
+),
+
+shop_customers as (
+
+    select * from {{ ref('stg_shop__customers') }}
+
+),
+
+orders as (
+
+    select order_id, shop_customer_id, email from {{ ref('stg_shop__orders') }}
+
+),
+
+sessions as (
+
+    select anonymous_id, user_id from {{ ref('stg_web__sessions') }}
+
+),
+
+events as (
+
+    select anonymous_id, user_id, event_type, order_id from {{ ref('stg_web__events') }}
+
+),
+
+-- Records that carry a person's name: CRM records and shop accounts. A record counts as named only with
+-- both a first and a last name; the others can still match, but only through an unambiguous identifier.
+named_records as (
+
+    select
+        'crm:' || crm_customer_id as holder_key,
+        {{ name_key('first_name') }} as first_key,
+        {{ name_key('last_name') }} as last_key
+    from crm_customers
+
+    union all
+
+    select
+        'shop:' || shop_customer_id as holder_key,
+        {{ name_key('first_name') }} as first_key,
+        {{ name_key('last_name') }} as last_key
+    from shop_customers
+
+),
+
+-- Which record holds which e-mail or phone, and through which field (the rule).
+held_identifiers as (
+
+    select 'crm:' || crm_customer_id as holder_key, 'email' as identifier_type, email as identifier,
+        'crm_email' as rule
+    from crm_customers where email is not null
+
+    union all
+
+    select 'crm:' || crm_customer_id, 'phone', phone_e164, 'crm_phone'
+    from crm_customers where phone_e164 is not null
+
+    union all
+
+    select 'shop:' || shop_customer_id, 'email', email, 'shop_account_email'
+    from shop_customers where email is not null
+
+    union all
+
+    select 'shop:' || shop_customer_id, 'phone', phone_e164, 'shop_account_phone'
+    from shop_customers where phone_e164 is not null
+
+    union all
+
+    -- The e-mail typed at checkout by a logged-in account (may differ from the account's own e-mail).
+    select distinct 'shop:' || shop_customer_id, 'email', email, 'shop_order_email'
+    from orders where shop_customer_id is not null
+
+),
+
+holdings as (
+
+    -- One row per record and identifier; "shop_account_email" sorts before "shop_order_email", so an
+    -- account's own address keeps the account rule.
+    select
+        held.holder_key,
+        held.identifier_type,
+        held.identifier,
+        min(held.rule) as rule,
+        max(named.first_key) as first_key,
+        max(named.last_key) as last_key
+    from held_identifiers as held
+    left join named_records as named on named.holder_key = held.holder_key
+    group by held.holder_key, held.identifier_type, held.identifier
+
+),
+
+identifiers as (
+
+    select
+        identifier_type,
+        identifier,
+        count(*) as n_holders,
+        case
+            when identifier_type = 'email' then {{ is_placeholder_email('identifier') }}
+            else {{ is_placeholder_phone('identifier') }}
+        end as is_placeholder
+    from holdings
+    group by identifier_type, identifier
+
+),
+
+usable_holdings as (
+
+    select
+        holdings.*,
+        holdings.first_key is not null and holdings.last_key is not null as is_named
+    from holdings
+    inner join identifiers
+        on identifiers.identifier_type = holdings.identifier_type
+        and identifiers.identifier = holdings.identifier
+    where not identifiers.is_placeholder
+        and identifiers.n_holders <= {{ var('identity_max_holders') }}
+
+),
+
+-- Rule same_<email|phone>_and_name: two named records sharing a usable identifier are one person when their
+-- names are compatible. This is what keeps a household's shared e-mail from merging two people.
+named_pairs as (
+
+    select
+        a.identifier_type,
+        a.identifier,
+        a.holder_key as node_a,
+        b.holder_key as node_b,
+        {{ names_compatible('a.first_key', 'a.last_key', 'b.first_key', 'b.last_key') }} as is_name_compatible
+    from usable_holdings as a
+    inner join usable_holdings as b
+        on a.identifier_type = b.identifier_type
+        and a.identifier = b.identifier
+        and a.holder_key < b.holder_key
+    where a.is_named and b.is_named
+
+),
+
+name_conflicts as (
+
+    select
+        identifier_type,
+        identifier,
+        max(case when is_name_compatible then 0 else 1 end) = 1 as has_name_conflict
+    from named_pairs
+    group by identifier_type, identifier
+
+),
+
+pair_edges as (
+
+    select
+        node_a,
+        node_b,
+        'same_' || identifier_type || '_and_name' as rule,
+        identifier as evidence,
+        'core' as edge_layer,
+        is_name_compatible as is_used,
+        case when not is_name_compatible then 'name_conflict' end as excluded_reason
+    from named_pairs
+
+),
+
+-- Rules crm_email, shop_account_email, shop_order_email: a record joins the e-mail itself (the identity of
+-- guest checkouts with that address, and of unnamed records) only when the address is unambiguous: no
+-- placeholder, few holders, no two holders with incompatible names.
+email_edges as (
+
+    select
+        holdings.holder_key as node_a,
+        'email:' || holdings.identifier as node_b,
+        holdings.rule,
+        holdings.identifier as evidence,
+        'core' as edge_layer,
+        not identifiers.is_placeholder
+            and identifiers.n_holders <= {{ var('identity_max_holders') }}
+            and not coalesce(name_conflicts.has_name_conflict, false) as is_used,
+        case
+            when identifiers.is_placeholder then 'placeholder'
+            when identifiers.n_holders > {{ var('identity_max_holders') }} then 'too_many_holders'
+            when name_conflicts.has_name_conflict then 'name_conflict'
+        end as excluded_reason
+    from holdings
+    inner join identifiers
+        on identifiers.identifier_type = holdings.identifier_type
+        and identifiers.identifier = holdings.identifier
+    left join name_conflicts
+        on name_conflicts.identifier_type = holdings.identifier_type
+        and name_conflicts.identifier = holdings.identifier
+    where holdings.identifier_type = 'email'
+
+),
+
+-- Phones link only through named pairs; a phone that is a placeholder or held too often is recorded here so
+-- the audit shows why it matched nothing.
+excluded_phone_edges as (
+
+    select
+        holdings.holder_key as node_a,
+        'phone:' || holdings.identifier as node_b,
+        holdings.rule,
+        holdings.identifier as evidence,
+        'core' as edge_layer,
+        false as is_used,
+        case when identifiers.is_placeholder then 'placeholder' else 'too_many_holders' end as excluded_reason
+    from holdings
+    inner join identifiers
+        on identifiers.identifier_type = holdings.identifier_type
+        and identifiers.identifier = holdings.identifier
+    where holdings.identifier_type = 'phone'
+        and (identifiers.is_placeholder or identifiers.n_holders > {{ var('identity_max_holders') }})
+
+),
+
+-- Rule web_login: a browser seen logged in as a shop account (session or event user_id).
+logins as (
+
+    select anonymous_id, user_id from sessions where user_id is not null
+    union
+    select anonymous_id, user_id from events where user_id is not null
+
+),
+
+-- Rule web_purchase: a browser's purchase event names an order, whose account (or guest e-mail) is known.
+purchases as (
+
+    select
+        events.anonymous_id,
+        case
+            when orders.shop_customer_id is not null then 'shop:' || orders.shop_customer_id
+            else 'email:' || orders.email
+        end as node_b,
+        orders.shop_customer_id is null and {{ is_placeholder_email('orders.email') }} as is_placeholder,
+        min(orders.order_id) as evidence
+    from events
+    inner join orders on orders.order_id = events.order_id
+    where events.event_type = 'purchase'
+    group by 1, 2, 3
+
+),
+
+web_edges as (
+
+    select
+        'web:' || anonymous_id as node_a,
+        'shop:' || user_id as node_b,
+        'web_login' as rule,
+        user_id as evidence,
+        'web' as edge_layer,
+        true as is_used,
+        cast(null as varchar) as excluded_reason
+    from logins
+
+    union all
+
+    select
+        'web:' || anonymous_id as node_a,
+        node_b,
+        'web_purchase' as rule,
+        evidence,
+        'web' as edge_layer,
+        not is_placeholder as is_used,
+        case when is_placeholder then 'placeholder' end as excluded_reason
+    from purchases
+
+),
+
+unioned as (
+
+    select * from pair_edges
+    union all
+    select * from email_edges
+    union all
+    select * from excluded_phone_edges
+    union all
+    select * from web_edges
+
+)
+
+select * from unioned
