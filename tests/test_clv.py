@@ -221,11 +221,13 @@ def test_predictions_equal_lifetimes(cdnow_model):
 def test_next_purchase_quantities_are_consistent(cdnow_model):
     summary = load_cdnow_summary_data_with_monetary_value()
     p_alive = cdnow_model.probability_alive(summary)
-    # For a short window both P(purchase) and E[purchases] are P(alive)·E[λ | alive]·t to first order.
-    t = 1e-4
+    # For a short window both P(purchase) and E[purchases] are P(alive)·E[λ | alive]·t to first order
+    # (customers almost surely gone are left out: 1 − P(no purchase) cancels to noise for them).
+    t = 1e-3
+    likely = p_alive > 0.05
     p_buy = 1 - cdnow_model.probability_no_purchase(summary, t)
     rate = p_alive * (cdnow_model.params["r"] + summary["frequency"]) / (cdnow_model.params["alpha"] + summary["T"])
-    np.testing.assert_allclose(p_buy / t, rate, rtol=1e-3)
+    np.testing.assert_allclose((p_buy / t)[likely], rate[likely], rtol=1e-3)
     np.testing.assert_allclose(cdnow_model.expected_purchases(summary, t) / t, rate, rtol=1e-3)
     # The median wait is where P(no purchase) crosses ½, and there is none when P(alive) ≤ ½.
     wait = cdnow_model.next_purchase_wait(summary)
@@ -285,9 +287,11 @@ def test_non_convergence_falls_back_to_a_penalizer_and_records_why(monkeypatch):
     info = model.diagnostics["bgnbd"]
     assert info["converged"] and info["penalizer_coef"] == 0.001
     assert "ConvergenceError" in info["fallback_reason"] and "penalizer 0:" in info["fallback_reason"]
-    # A small penalizer moves the CDNOW estimates only a little.
+    # lifetimes' L2 penalty is on the mean log-likelihood, so even 0.001 shrinks a and b noticeably on
+    # CDNOW's 2,357 customers while r and α barely move: the fallback is a real, different fit.
     errors = _relative_errors(model.params, PUBLISHED_BGNBD)
-    assert all(abs(e) < 0.25 for e in errors.values()), errors
+    assert abs(errors["r"]) < 0.01 and abs(errors["alpha"]) < 0.01
+    assert model.params["a"] < PUBLISHED_BGNBD["a"] and model.params["b"] < PUBLISHED_BGNBD["b"]
 
 
 def test_gamma_gamma_with_undefined_mean_raises_a_clear_error():
@@ -305,13 +309,17 @@ def test_gamma_gamma_with_undefined_mean_raises_a_clear_error():
 
 
 def test_fit_recovers_simulated_parameters_at_summary_level():
-    summary = simulate_bgnbd_summary(20_000, **SIM_TRUTH, T=np.linspace(4, 156, 20_000), seed=3)
+    truth = {"r": 0.8, "alpha": 6.0, "a": 1.0, "b": 4.0}
+    # Customers of 1 to 3 years: at 20,000 the standard error of b is about 4 %, so 15 % is ~3.5 SE.
+    summary = simulate_bgnbd_summary(20_000, **truth, T=np.linspace(52, 156, 20_000), seed=3)
     model = fit_clv(summary[["frequency", "recency", "T"]])
-    errors = _relative_errors(model.params, SIM_TRUTH)
+    errors = _relative_errors(model.params, truth)
     assert all(abs(e) < 0.15 for e in errors.values()), errors
+    standard_errors = model.diagnostics["bgnbd"]["standard_errors"]
+    assert all(abs(model.params[k] - v) < 3 * standard_errors[k] for k, v in truth.items())
     repeat = summary["frequency"] > 0
     auc = roc_auc_score(summary.loc[repeat, "alive"], model.probability_alive(summary)[repeat])
-    assert auc >= 0.8
+    assert auc >= 0.85
 
 
 def test_pipeline_recovers_simulated_truth(simulated):
@@ -327,7 +335,7 @@ def test_pipeline_recovers_simulated_truth(simulated):
     value_errors = _relative_errors(model.params, SIM_VALUE)
     assert all(abs(e) < 0.15 for e in value_errors.values()), value_errors
 
-    scored = predictions.set_index("customer_id").join(truth)
+    scored = predictions.set_index("customer_id").join(truth[["alive"]])
     repeat = scored["frequency"] > 0
     assert roc_auc_score(scored.loc[repeat, "alive"], scored.loc[repeat, "probability_alive"]) >= 0.8
 

@@ -36,17 +36,20 @@
 {%- endmacro %}
 
 {#
-    Two name keys (see name_key) are the same name when equal, when one is the other's initial, or when
-    their Jaro-Winkler similarity reaches `identity_name_similarity` (typos: Jonas/Jnoas, Meyer/Meier).
-    Jaro-Winkler (Winkler 1990, "String comparator metrics and enhanced decision rules in the
-    Fellegi-Sunter model of record linkage") is the comparator record linkage uses for short names.
-    jaro_winkler_similarity is DuckDB's; another engine needs its own equivalent.
+    Two name keys (see name_key) are the same name when equal, when one is the other's initial, when one
+    typing slip apart (Damerau-Levenshtein distance 1: a swapped, dropped, doubled or wrong letter, e.g.
+    Uwe/Uew, Vos/Vs) or when their Jaro-Winkler similarity reaches `identity_name_similarity`
+    (Meyer/Meier/Maier-like variants). Jaro-Winkler (Winkler 1990, "String comparator metrics and enhanced
+    decision rules in the Fellegi-Sunter model of record linkage") is the comparator record linkage uses for
+    short names; the edit distance covers the very short names where one slip costs too much similarity.
+    jaro_winkler_similarity and damerau_levenshtein are DuckDB's; another engine needs equivalents.
 #}
 {% macro names_similar(a, b) -%}
     (
         {{ a }} = {{ b }}
         or (length({{ a }}) = 1 and left({{ b }}, 1) = {{ a }})
         or (length({{ b }}) = 1 and left({{ a }}, 1) = {{ b }})
+        or damerau_levenshtein({{ a }}, {{ b }}) <= 1
         or jaro_winkler_similarity({{ a }}, {{ b }}) >= {{ var('identity_name_similarity') }}
     )
 {%- endmacro %}

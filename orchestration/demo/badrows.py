@@ -60,7 +60,11 @@ class BadRows:
         (``range:quantity``), and copies pointing at an order that exists nowhere (``foreign_key:order_id``)."""
         n = part.num_rows
         firsts = np.flatnonzero(pc.equal(part.column("line_number"), "1").to_numpy(zero_copy_only=False))
-        k = int(self.rng.binomial(len(firsts), min(1.0, BAD_RATES["lines_bad_quantity"] * n / max(len(firsts), 1))))
+        k = int(
+            self.rng.binomial(
+                len(firsts), min(1.0, BAD_RATES["lines_bad_quantity"] * n / max(len(firsts), 1))
+            )
+        )
         rq = np.sort(self.rng.choice(firsts, size=k, replace=False)) if k else np.zeros(0, dtype=np.int64)
         t = part.take(pa.array(rq, type=pa.int64()))
         t = _replace(t, "line_number", [str(int(x) + 1) for x in n_lines_of_order[rq]])

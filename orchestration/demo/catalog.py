@@ -223,11 +223,13 @@ def build_catalog(rng: np.random.Generator) -> Catalog:
     for i in np.flatnonzero(inactive):
         same = np.flatnonzero((band == band[i]) & ~inactive & (subcategory == subcategory[i]))
         if len(same) == 0:
-            same = np.flatnonzero((band == band[i]) & ~inactive)
+            active = np.flatnonzero(~inactive)
+            gap = np.abs(band[active] - band[i])
+            same = active[gap == gap.min()]
         substitute[i] = same[np.argmax(weight[same])]
     return_rate = np.array(
         [
-            {"Fashion": 0.16, "Electronics": 0.07, "Beauty": 0.04, "Books & Media": 0.03}.get(c, 0.06)
+            {"Fashion": 0.18, "Electronics": 0.08, "Beauty": 0.05, "Books & Media": 0.04}.get(c, 0.075)
             for c in category
         ]
     )
@@ -329,7 +331,7 @@ def realise_baskets(
     quantity = np.concatenate([quantity, np.ones(sum(len(x) for x in extra_o), dtype=np.int64)])
     # Merge repeated products of an order into one line; line order follows first appearance.
     key = order_idx * len(cat) + product
-    uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    _uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     qty = np.bincount(inverse, weights=quantity).astype(np.int64)
     keep = np.argsort(first, kind="stable")
     first_pos = first[keep]

@@ -41,6 +41,10 @@ class CrmRecords:
         return len(self.person)
 
 
+def _present(values: np.ndarray) -> np.ndarray:
+    return np.array([v is not None for v in values], dtype=bool)
+
+
 def plant_households(rng: np.random.Generator, persons: Persons, candidates: np.ndarray) -> np.ndarray:
     """Pair people of the same country into households sharing one family e-mail address.
 
@@ -108,14 +112,17 @@ def crm_records(
     d_person = crm_person[dup]
     d_created = np.minimum(created_at[dup] + rng.integers(20, 500, len(dup)) * C.DAY, C.OBS_END - C.DAY)
     d_email = np.array(
-        [email_variant(rng, persons.email[p]) if rng.random() < 0.85 else None for p in d_person], dtype=object
+        [email_variant(rng, persons.email[p]) if rng.random() < 0.85 else None for p in d_person],
+        dtype=object,
     )
     d_phone = format_phones(persons, d_person, rng.choice(6, len(dup)))
     d_phone = np.where(rng.random(len(dup)) < 0.75, d_phone, None)
-    d_first = np.array([typo(rng, f) if f and rng.random() < 0.5 else f for f in persons.first_name[d_person]],
-                       dtype=object)
-    d_last = np.array([typo(rng, x) if rng.random() < 0.4 else x for x in persons.last_name[d_person]],
-                      dtype=object)
+    d_first = np.array(
+        [typo(rng, f) if f and rng.random() < 0.5 else f for f in persons.first_name[d_person]], dtype=object
+    )
+    d_last = np.array(
+        [typo(rng, x) if rng.random() < 0.4 else x for x in persons.last_name[d_person]], dtype=object
+    )
     d_loc = persons.loc[d_person]
     d_has_loc = rng.random(len(dup)) < 0.8
 
@@ -128,8 +135,8 @@ def crm_records(
     region = np.concatenate([region, np.where(d_has_loc, LOC_REGION[d_loc], None)])
     city = np.concatenate([city, np.where(d_has_loc, LOC_CITY[d_loc], None)])
     created = np.concatenate([created_at, d_created])
-    email_opt = np.concatenate([email_opt, (d_email != None) & (rng.random(len(dup)) < 0.5)])  # noqa: E711
-    sms_opt = np.concatenate([sms_opt, (d_phone != None) & (rng.random(len(dup)) < 0.2)])  # noqa: E711
+    email_opt = np.concatenate([email_opt, _present(d_email) & (rng.random(len(dup)) < 0.5)])
+    sms_opt = np.concatenate([sms_opt, _present(d_phone) & (rng.random(len(dup)) < 0.2)])
     is_dup = np.concatenate([is_dup, np.ones(len(dup), dtype=bool)])
 
     # Over-merge traps: different people typed in with the same placeholder e-mail or phone.
@@ -145,10 +152,19 @@ def crm_records(
     updated = np.minimum(created + (rng.exponential(60, m) * C.DAY).astype(np.int64), C.OBS_END)
     order = np.argsort(created, kind="stable")
     return CrmRecords(
-        person=person[order], is_duplicate=is_dup[order], first_name=first[order], last_name=last[order],
-        email=email[order], phone=phone[order], country=country[order], region=region[order],
-        city=city[order], created_at=created[order], updated_at=updated[order],
-        email_opt_in=email_opt[order], sms_opt_in=sms_opt[order],
+        person=person[order],
+        is_duplicate=is_dup[order],
+        first_name=first[order],
+        last_name=last[order],
+        email=email[order],
+        phone=phone[order],
+        country=country[order],
+        region=region[order],
+        city=city[order],
+        created_at=created[order],
+        updated_at=updated[order],
+        email_opt_in=email_opt[order],
+        sms_opt_in=sms_opt[order],
     )
 
 
@@ -182,9 +198,14 @@ def tickets(rng: np.random.Generator, recs: CrmRecords, na_ts: int) -> Tickets:
     score = np.clip(np.round(4.1 - 0.6 * speed + rng.normal(0, 1.0, len(rec))), 1, 5).astype(np.int64)
     score = np.where(still_open | (rng.random(len(rec)) < 0.45), 0, score)
     cat = rng.choice(len(C.TICKET_CATEGORIES), len(rec), p=C.TICKET_CATEGORY_WEIGHTS)
-    return Tickets(record=rec, channel=np.array(C.CONTACT_CHANNELS, dtype=object)[ch],
-                   category=np.array(C.TICKET_CATEGORIES, dtype=object)[cat], opened_at=opened,
-                   resolved_at=resolved, satisfaction=score)
+    return Tickets(
+        record=rec,
+        channel=np.array(C.CONTACT_CHANNELS, dtype=object)[ch],
+        category=np.array(C.TICKET_CATEGORIES, dtype=object)[cat],
+        opened_at=opened,
+        resolved_at=resolved,
+        satisfaction=score,
+    )
 
 
 @dataclass
@@ -205,13 +226,23 @@ def contacts(rng: np.random.Generator, recs: CrmRecords) -> Contacts:
     start = recs.created_at[rec]
     at = start + (rng.random(len(rec)) * (C.OBS_END - start)).astype(np.int64)
     inbound = rng.random(len(rec)) < 0.45
-    ch = np.where(inbound, rng.choice(4, len(rec), p=[0.4, 0.25, 0.25, 0.1]),
-                  rng.choice(4, len(rec), p=[0.6, 0.0, 0.35, 0.05]))
+    ch = np.where(
+        inbound,
+        rng.choice(4, len(rec), p=[0.4, 0.25, 0.25, 0.1]),
+        rng.choice(4, len(rec), p=[0.6, 0.0, 0.35, 0.05]),
+    )
     topics_in = np.array(C.CONTACT_TOPICS["inbound"], dtype=object)
     topics_out = np.array(C.CONTACT_TOPICS["outbound"], dtype=object)
-    topic = np.where(inbound, topics_in[rng.integers(0, len(topics_in), len(rec))],
-                     topics_out[rng.integers(0, len(topics_out), len(rec))])
+    topic = np.where(
+        inbound,
+        topics_in[rng.integers(0, len(topics_in), len(rec))],
+        topics_out[rng.integers(0, len(topics_out), len(rec))],
+    )
     topic = np.where(rng.random(len(rec)) < 0.1, None, topic)
-    return Contacts(record=rec, channel=np.array(C.CONTACT_CHANNELS, dtype=object)[ch],
-                    direction=np.where(inbound, "inbound", "outbound").astype(object), contacted_at=at,
-                    topic=topic)
+    return Contacts(
+        record=rec,
+        channel=np.array(C.CONTACT_CHANNELS, dtype=object)[ch],
+        direction=np.where(inbound, "inbound", "outbound").astype(object),
+        contacted_at=at,
+        topic=topic,
+    )

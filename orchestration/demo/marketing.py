@@ -36,11 +36,26 @@ CHANNEL_MIX = ["email"] * 12 + ["sms"] * 5 + ["social"] * 7 + ["display"] * 6
 # Cost per treated send in cents and fixed cost in EUR, by channel.
 COST_PER_SEND_CENTS = {"email": 0.3, "sms": 8.0, "social": 2.5, "display": 1.5}
 FIXED_COST_EUR = {"email": 300.0, "sms": 200.0, "social": 1500.0, "display": 2000.0}
-UTM = {"email": ("crm_email", "email"), "sms": ("crm_sms", "sms"), "social": ("facebook", "paid_social"),
-       "display": ("gdn", "display")}
-THEMES = ["Spring sale", "New arrivals", "Summer deals", "Back to school", "Autumn collection",
-          "Black Friday", "Christmas gifts", "Winter clearance", "Loyalty bonus", "Win-back", "Weekend flash sale",
-          "Product launch"]
+UTM = {
+    "email": ("crm_email", "email"),
+    "sms": ("crm_sms", "sms"),
+    "social": ("facebook", "paid_social"),
+    "display": ("gdn", "display"),
+}
+THEMES = [
+    "Spring sale",
+    "New arrivals",
+    "Summer deals",
+    "Back to school",
+    "Autumn collection",
+    "Black Friday",
+    "Christmas gifts",
+    "Winter clearance",
+    "Loyalty bonus",
+    "Win-back",
+    "Weekend flash sale",
+    "Product launch",
+]
 
 
 @dataclass
@@ -126,8 +141,21 @@ def simulate_sends(
     """Run every campaign over the chunk's CRM records; updates the records' opt-ins after unsubscribes."""
     email_state = recs.email_opt_in.copy()
     sms_state = recs.sms_opt_in.copy()
-    out = {k: [] for k in ("campaign", "record", "is_control", "sent_at", "opened_at", "clicked_at", "unsub",
-                           "xp", "xa", "xc")}
+    out = {
+        k: []
+        for k in (
+            "campaign",
+            "record",
+            "is_control",
+            "sent_at",
+            "opened_at",
+            "clicked_at",
+            "unsub",
+            "xp",
+            "xa",
+            "xc",
+        )
+    }
     uplift_sum = np.zeros(len(camps))
     targeted_n = np.zeros(len(camps), dtype=np.int64)
     treated_n = np.zeros(len(camps), dtype=np.int64)
@@ -156,7 +184,9 @@ def simulate_sends(
             & ((buyers.dropout_at[bp] == na_ts) | (sent < buyers.dropout_at[bp]))
         )
         window_end = np.minimum(sent + ATTRIBUTION_DAYS * C.DAY, C.OBS_END)
-        dg = (season.to_operational(window_end - C.OBS_START) - season.to_operational(sent - C.OBS_START)) / C.WEEK
+        dg = (
+            season.to_operational(window_end - C.OBS_START) - season.to_operational(sent - C.OBS_START)
+        ) / C.WEEK
         pi = camps.extra_prob[c]
         uplift_sum[c] += float(np.sum(alive * pi * np.exp(-buyers.lam[bp] * dg)))
         targeted_n[c] += m
@@ -208,9 +238,17 @@ def simulate_sends(
     recs.sms_opt_in = sms_state
     cat = {k: np.concatenate(v) if v else np.zeros(0, dtype=np.int64) for k, v in out.items()}
     return Sends(
-        campaign=cat["campaign"].astype(np.int64), record=cat["record"].astype(np.int64),
-        is_control=cat["is_control"].astype(bool), sent_at=cat["sent_at"], opened_at=cat["opened_at"],
-        clicked_at=cat["clicked_at"], unsubscribed_at=cat["unsub"], extra_person=cat["xp"].astype(np.int64),
-        extra_at=cat["xa"].astype(np.int64), extra_campaign=cat["xc"].astype(np.int64),
-        uplift_sum=uplift_sum, targeted=targeted_n, treated=treated_n,
+        campaign=cat["campaign"].astype(np.int64),
+        record=cat["record"].astype(np.int64),
+        is_control=cat["is_control"].astype(bool),
+        sent_at=cat["sent_at"],
+        opened_at=cat["opened_at"],
+        clicked_at=cat["clicked_at"],
+        unsubscribed_at=cat["unsub"],
+        extra_person=cat["xp"].astype(np.int64),
+        extra_at=cat["xa"].astype(np.int64),
+        extra_campaign=cat["xc"].astype(np.int64),
+        uplift_sum=uplift_sum,
+        targeted=targeted_n,
+        treated=treated_n,
     )

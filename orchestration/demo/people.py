@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from orchestration.demo.csvio import NA_TS
 from orchestration.demo.config import (
     ACQUISITION_SHARE,
     COUNTRIES,
@@ -28,13 +27,40 @@ from orchestration.demo.config import (
     WEEK,
     ModelParams,
 )
+from orchestration.demo.csvio import NA_TS
 
 HISTORY = OBS_END - OBS_START  # seconds
 _YEAR = 365.2425 * DAY
 # Monday, Tuesday, ..., Sunday.
 DOW_PROFILE = np.array([0.150, 0.145, 0.140, 0.140, 0.135, 0.125, 0.165])
-HOUR_PROFILE = np.array([1.2, 0.7, 0.4, 0.3, 0.3, 0.5, 1.2, 2.5, 3.8, 4.6, 5.0, 5.2, 5.5, 5.4, 5.2, 5.1,
-                         5.2, 5.6, 6.3, 7.2, 7.6, 7.0, 5.2, 2.9])
+HOUR_PROFILE = np.array(
+    [
+        1.2,
+        0.7,
+        0.4,
+        0.3,
+        0.3,
+        0.5,
+        1.2,
+        2.5,
+        3.8,
+        4.6,
+        5.0,
+        5.2,
+        5.5,
+        5.4,
+        5.2,
+        5.1,
+        5.2,
+        5.6,
+        6.3,
+        7.2,
+        7.6,
+        7.0,
+        5.2,
+        2.9,
+    ]
+)
 HOUR_PROFILE = HOUR_PROFILE / HOUR_PROFILE.sum()
 
 
@@ -122,8 +148,15 @@ def simulate_buyers(rng: np.random.Generator, n: int, params: ModelParams, seaso
     first_pos = np.searchsorted(owner, np.arange(n), side="left")
     last_pos = np.searchsorted(owner, np.arange(n), side="right") - 1
     dropout = np.where(dropped, cal[last_pos], NA_TS)
-    return Buyers(lam=lam, p=p, nu=nu, first_at=cal[first_pos], dropout_at=dropout,
-                  purchase_owner=owner, purchase_at=cal)
+    return Buyers(
+        lam=lam,
+        p=p,
+        nu=nu,
+        first_at=cal[first_pos],
+        dropout_at=dropout,
+        purchase_owner=owner,
+        purchase_at=cal,
+    )
 
 
 def _ascii(s: str) -> str:
@@ -133,7 +166,9 @@ def _ascii(s: str) -> str:
     return s.lower().replace(" ", "").replace("'", "")
 
 
-_LOC = [(ci, region, city) for ci, c in enumerate(COUNTRIES) for region, cities in c[6].items() for city in cities]
+_LOC = [
+    (ci, region, city) for ci, c in enumerate(COUNTRIES) for region, cities in c[6].items() for city in cities
+]
 LOC_COUNTRY = np.array([x[0] for x in _LOC])
 LOC_REGION = np.array([x[1] for x in _LOC], dtype=object)
 LOC_CITY = np.array([x[2] for x in _LOC], dtype=object)
@@ -213,8 +248,18 @@ def make_persons(rng: np.random.Generator, n: int, first_number: int) -> Persons
         sel = np.flatnonzero(country == ci)
         prefix[sel] = np.array(c[4], dtype=object)[rng.integers(0, len(c[4]), len(sel))]
     sub = (number.astype(np.int64) * 7919 + 1_234_567) % 10_000_000
-    return Persons(number=number, country=country, loc=loc, first_name=first, last_name=last, email=email,
-                   phone_cc=cc, phone_trunk=trunk, phone_prefix=prefix, phone_sub=sub)
+    return Persons(
+        number=number,
+        country=country,
+        loc=loc,
+        first_name=first,
+        last_name=last,
+        email=email,
+        phone_cc=cc,
+        phone_trunk=trunk,
+        phone_prefix=prefix,
+        phone_sub=sub,
+    )
 
 
 def format_phones(persons: Persons, idx: np.ndarray, style: np.ndarray) -> np.ndarray:

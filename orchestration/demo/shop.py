@@ -30,8 +30,9 @@ DEVICE_NAMES = np.array(["desktop", "mobile", "tablet"], dtype=object)
 
 def make_devices(rng: np.random.Generator, n_buyers: int, n_visitors: int) -> Devices:
     """1-3 anonymous ids per buyer and 1-2 per non-buying visitor, each with a device type."""
-    count = np.concatenate([rng.choice([1, 2, 3], n_buyers, p=[0.5, 0.35, 0.15]),
-                            rng.choice([1, 2], n_visitors, p=[0.8, 0.2])])
+    count = np.concatenate(
+        [rng.choice([1, 2, 3], n_buyers, p=[0.5, 0.35, 0.15]), rng.choice([1, 2], n_visitors, p=[0.8, 0.2])]
+    )
     person = np.repeat(np.arange(n_buyers + n_visitors), count)
     kind = rng.choice(3, len(person), p=[0.42, 0.48, 0.10])
     first = np.concatenate([[0], np.cumsum(count)[:-1]])
@@ -120,9 +121,21 @@ def make_orders(
     pct = np.where(promo >= 0, promos.pct[np.maximum(promo, 0)], 0)
     discount = np.round(total * pct / 100).astype(np.int64)
     shipping = np.where(total >= C.FREE_SHIPPING_FROM_CENTS, 0, C.SHIPPING_CENTS)
-    return Orders(person=owner, at=at, is_guest=guest, email=email, channel=channel, device=dev, loc=loc,
-                  promo=promo, lines_total=total, discount=discount, shipping=shipping, campaign=campaign,
-                  lines=lines)
+    return Orders(
+        person=owner,
+        at=at,
+        is_guest=guest,
+        email=email,
+        channel=channel,
+        device=dev,
+        loc=loc,
+        promo=promo,
+        lines_total=total,
+        discount=discount,
+        shipping=shipping,
+        campaign=campaign,
+        lines=lines,
+    )
 
 
 def make_accounts(rng: np.random.Generator, orders: Orders, has_account: np.ndarray, na_ts: int) -> Accounts:
@@ -146,10 +159,17 @@ def make_accounts(rng: np.random.Generator, orders: Orders, has_account: np.ndar
     has_phone = has_phone | add_phone
     changed_at = np.where(flip | add_phone, changed_at, na_ts)
     ch = rng.choice(len(C.ACQUISITION_CHANNELS), m, p=C.ACQUISITION_WEIGHTS)
-    return Accounts(person=person, created_at=created, phone_style=rng.choice(6, m), has_phone=has_phone,
-                    channel=np.array(C.ACQUISITION_CHANNELS, dtype=object)[ch], accepts_marketing=accepts,
-                    changed_at=changed_at, accepts_marketing_before=accepts_before,
-                    has_phone_before=has_phone_before)
+    return Accounts(
+        person=person,
+        created_at=created,
+        phone_style=rng.choice(6, m),
+        has_phone=has_phone,
+        channel=np.array(C.ACQUISITION_CHANNELS, dtype=object)[ch],
+        accepts_marketing=accepts,
+        changed_at=changed_at,
+        accepts_marketing_before=accepts_before,
+        has_phone_before=has_phone_before,
+    )
 
 
 @dataclass
@@ -179,10 +199,16 @@ def make_returns(rng: np.random.Generator, orders: Orders, cat: Catalog) -> Retu
     partial = (q > 1) & (rng.random(len(ret)) < 0.3)
     qty = np.where(partial, 1 + (rng.random(len(ret)) * (q - 1)).astype(np.int64), q)
     fashion = cat.category[ln.product[ret]] == "Fashion"
-    reason = np.where(fashion, rng.choice(6, len(ret), p=_REASON_P["Fashion"]),
-                      rng.choice(6, len(ret), p=_REASON_DEFAULT))
+    reason = np.where(
+        fashion, rng.choice(6, len(ret), p=_REASON_P["Fashion"]), rng.choice(6, len(ret), p=_REASON_DEFAULT)
+    )
     reason_s = np.array(C.RETURN_REASONS, dtype=object)[reason]
     reason_s = np.where(rng.random(len(ret)) < 0.05, None, reason_s)
     order = np.argsort(at, kind="stable")
-    return Returns(line=ret[order], quantity=qty[order], refund=(qty * ln.unit_price_cents[ret])[order],
-                   returned_at=at[order], reason=reason_s[order])
+    return Returns(
+        line=ret[order],
+        quantity=qty[order],
+        refund=(qty * ln.unit_price_cents[ret])[order],
+        returned_at=at[order],
+        reason=reason_s[order],
+    )

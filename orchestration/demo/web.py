@@ -16,8 +16,20 @@ import numpy as np
 from orchestration.demo import config as C
 from orchestration.demo.shop import Devices, Orders
 
-EVENT_TYPES = np.array(["page_view", "login", "search", "product_view", "add_to_wishlist", "add_to_cart",
-                        "remove_from_cart", "checkout_start", "purchase"], dtype=object)
+EVENT_TYPES = np.array(
+    [
+        "page_view",
+        "login",
+        "search",
+        "product_view",
+        "add_to_wishlist",
+        "add_to_cart",
+        "remove_from_cart",
+        "checkout_start",
+        "purchase",
+    ],
+    dtype=object,
+)
 # Phase (position within the session) of each event type.
 _PHASE = np.array([2, 1, 2, 2, 2, 3, 4, 5, 6])
 PV, LOGIN, SEARCH, PRODUCT_VIEW, WISHLIST, ADD, REMOVE, CHECKOUT, PURCHASE = range(9)
@@ -80,7 +92,9 @@ def make_web(
     p_dev = orders.device[po]
     p_person = orders.person[po]
     p_anchor = orders.at[po]
-    p_utm = np.where(orders.campaign[po] >= 0, -1 - orders.campaign[po], rng.choice(len(src_w), len(po), p=src_w))
+    p_utm = np.where(
+        orders.campaign[po] >= 0, -1 - orders.campaign[po], rng.choice(len(src_w), len(po), p=src_w)
+    )
 
     # Browsing sessions of buyers around their active period.
     n_orders = np.bincount(orders.person, minlength=n_buyers)
@@ -96,16 +110,20 @@ def make_web(
     v_person = n_buyers + np.repeat(np.arange(nv), kv)
     v_lo = C.OBS_START + (rng.random(nv) * (C.OBS_END - C.OBS_START - 7 * C.DAY)).astype(np.int64)
     v_span = (rng.exponential(40, nv) * C.DAY).astype(np.int64) + 3600
-    v_at = v_lo[v_person - n_buyers] + (rng.random(len(v_person)) * v_span[v_person - n_buyers]).astype(np.int64)
+    v_at = v_lo[v_person - n_buyers] + (rng.random(len(v_person)) * v_span[v_person - n_buyers]).astype(
+        np.int64
+    )
 
     # Campaign clicks.
     c_person, c_at = click_person, click_at
     browse_person = np.concatenate([b_person, v_person, c_person])
     browse_at = np.minimum(np.concatenate([b_at, v_at, c_at]), C.OBS_END - 1800)
-    browse_utm = np.concatenate([rng.choice(len(src_w), len(b_person) + len(v_person), p=src_w),
-                                 -1 - click_campaign])
-    browse_dev = devices.first[browse_person] + (rng.random(len(browse_person))
-                                                 * devices.count[browse_person]).astype(np.int64)
+    browse_utm = np.concatenate(
+        [rng.choice(len(src_w), len(b_person) + len(v_person), p=src_w), -1 - click_campaign]
+    )
+    browse_dev = devices.first[browse_person] + (
+        rng.random(len(browse_person)) * devices.count[browse_person]
+    ).astype(np.int64)
 
     n_p, n_b = len(po), len(browse_person)
     s_person = np.concatenate([p_person, browse_person])
@@ -200,12 +218,22 @@ def make_web(
     e_sort = np.lexsort((np.arange(len(sess)), rank[sess]))
     landing = _landing(rng, ns, product_ids, n_products)
     sessions = Sessions(
-        device=s_dev[s_sort], person=s_person[s_sort], started_at=s_start[s_sort], ended_at=s_end[s_sort],
-        utm=s_utm[s_sort], landing=landing, logged_in=(logged_before | login_here)[s_sort],
+        device=s_dev[s_sort],
+        person=s_person[s_sort],
+        started_at=s_start[s_sort],
+        ended_at=s_end[s_sort],
+        utm=s_utm[s_sort],
+        landing=landing,
+        logged_in=(logged_before | login_here)[s_sort],
     )
     events = Events(
-        session=rank[sess][e_sort], type=etype[e_sort], at=at[e_sort], product=product[e_sort],
-        search=search[e_sort], order=ev_order[e_sort], logged_in=ev_logged[e_sort],
+        session=rank[sess][e_sort],
+        type=etype[e_sort],
+        at=at[e_sort],
+        product=product[e_sort],
+        search=search[e_sort],
+        order=ev_order[e_sort],
+        logged_in=ev_logged[e_sort],
     )
     return sessions, events
 

@@ -270,8 +270,9 @@ def _stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], 
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _value(column: str) -> str:
-    return f"nullif(trim({q(column)}), '')"
+def _value(column: str, table: str | None = None) -> str:
+    ref = f"{table}.{q(column)}" if table else q(column)
+    return f"nullif(trim({ref}), '')"
 
 
 def _column_rules(column: Column) -> list[tuple[str, str]]:
@@ -312,8 +313,8 @@ def _column_rules(column: Column) -> list[tuple[str, str]]:
     return rules
 
 
-def _typed(column: Column) -> str:
-    v = _value(column.name)
+def _typed(column: Column, table: str | None = None) -> str:
+    v = _value(column.name, table)
     if column.format in ("iso_country", "currency"):
         v = f"upper({v})"
     elif column.allowed:
@@ -322,56 +323,53 @@ def _typed(column: Column) -> str:
 
 
 def _apply_rules(con: duckdb.DuckDBPyConnection, contract: Contract, path_key: str) -> None:
-    """Add ``_rules`` (list of broken rules) to the staged rows."""
+    """Add ``_rules`` (the list of broken rules) to the staged rows, in one statement.
+
+    Order of evaluation: column rules, then foreign keys (against what is already loaded: parents load
+    first, see ``load_contracts``), then the primary key among rows still good — the first row of a key in
+    file order wins; event entities also reject a key already loaded from another file (snapshot entities
+    keep every version; staging picks the latest).
+    """
     checks = [rule for c in contract.columns for rule in _column_rules(c)]
-    cases = ", ".join(f"case when {pred} then {lit(name)} end" for name, pred in checks)
-    con.execute(f"alter table {_STAGE} add column _rules varchar[]")
-    con.execute(f"update {_STAGE} set _rules = list_filter([{cases}], lambda x: x is not null)")
-
-    # Foreign keys, against what is already loaded (parents load first: see load_contracts' ordering).
-    for fk in contract.foreign_keys:
+    cases = ", ".join(f"case when {pred} then {lit(name)} end" for name, pred in checks) or "null"
+    ctes = [f"c0 as (select *, list_filter([{cases}], lambda x: x is not null) as _rules from {_STAGE})"]
+    last = "c0"
+    for i, fk in enumerate(contract.foreign_keys, start=1):
         v = _value(fk.column)
-        parent = f"raw.{q(fk.ref_table)}"
-        con.execute(
-            f"""
-            update {_STAGE} set _rules = list_append(_rules, {lit("foreign_key:" + fk.column)})
-            where {v} is not null and len(_rules) = 0
-              and {v} not in (select cast({q(fk.ref_column)} as varchar) from {parent}
-                              where {q(fk.ref_column)} is not null)
-            """
+        ctes.append(
+            f"""c{i} as (
+                select s.* replace (case when len(s._rules) = 0 and {v} is not null and p._k is null
+                    then list_append(s._rules, {lit("foreign_key:" + fk.column)}) else s._rules end as _rules)
+                from {last} s
+                left join (select distinct cast({q(fk.ref_column)} as varchar) as _k from raw.{q(fk.ref_table)}) p
+                    on p._k = {v}
+            )"""
         )
-
-    # Primary key: the first row of a key (in file order) among otherwise-good rows wins; event entities
-    # also reject a key already loaded from another file (snapshot entities keep every version).
+        last = f"c{i}"
     key = ", ".join(_typed(contract.column(k)) for k in contract.primary_key)
     rule = lit("unique:" + contract.primary_key[0])
-    con.execute(
-        f"""
-        update {_STAGE} set _rules = list_append(_rules, {rule})
-        where _row_number in (
-            select _row_number from (
-                select _row_number, row_number() over (partition by {key} order by _row_number) as n
-                from {_STAGE} where len(_rules) = 0
-            ) where n > 1
-        )
-        """
+    ctes.append(
+        f"""ck as (
+            select *, case when len(_rules) = 0 then row_number() over (
+                partition by len(_rules) = 0, {key} order by _row_number) end as _n
+            from {last}
+        )"""
     )
     if contract.kind == "event":
-        pk = " and ".join(
-            f"r.{q(k)} = {_typed(contract.column(k)).replace(q(k), 's.' + q(k))}"
-            for k in contract.primary_key
+        on = " and ".join(f"r.{q(k)} = {_typed(contract.column(k), 'ck')}" for k in contract.primary_key)
+        elsewhere = f"exists (select 1 from raw.{q(contract.name)} r where {on} and r._source_file <> {lit(path_key)})"
+    else:
+        elsewhere = "false"
+    con.execute(
+        f"""
+        create or replace temp table {_STAGE} as
+        with {", ".join(ctes)}
+        select * exclude (_n) replace (
+            case when _n > 1 or (_n = 1 and {elsewhere}) then list_append(_rules, {rule}) else _rules end as _rules
         )
-        con.execute(
-            f"""
-            update {_STAGE} set _rules = list_append(_rules, {rule})
-            where len(_rules) = 0 and _row_number in (
-                select s._row_number from {_STAGE} s
-                join raw.{q(contract.name)} r on {pk}
-                where r._source_file <> ?
-            )
-            """,
-            [path_key],
-        )
+        from ck
+        """
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -34,6 +34,22 @@ events as (
 
 ),
 
+campaign_sessions as (
+
+    select anonymous_id, utm_campaign as campaign_id, started_at
+    from {{ ref('stg_web__sessions') }}
+    where utm_campaign is not null
+
+),
+
+clicks as (
+
+    select crm_customer_id, campaign_id, clicked_at
+    from {{ ref('stg_marketing__sends') }}
+    where clicked_at is not null
+
+),
+
 -- Records that carry a person's name: CRM records and shop accounts. A record counts as named only with
 -- both a first and a last name; the others can still match, but only through an unambiguous identifier.
 named_records as (
@@ -252,6 +268,47 @@ purchases as (
 
 ),
 
+-- Rule campaign_click: a session tagged with a campaign (utm_campaign) that starts within
+-- `identity_click_window_seconds` after a recorded click on that campaign came from the CRM record that
+-- clicked. Only one-to-one matches count: a click with two candidate sessions, or a session with two
+-- candidate clicks, links nothing.
+click_matches as (
+
+    select
+        campaign_sessions.anonymous_id,
+        clicks.crm_customer_id,
+        clicks.campaign_id,
+        clicks.clicked_at,
+        campaign_sessions.started_at
+    from clicks
+    inner join campaign_sessions
+        on campaign_sessions.campaign_id = clicks.campaign_id
+        and campaign_sessions.started_at >= clicks.clicked_at
+        and campaign_sessions.started_at <= {{ dbt.dateadd('second', var('identity_click_window_seconds'), 'clicks.clicked_at') }}
+
+),
+
+unique_click_matches as (
+
+    select click_matches.*
+    from click_matches
+    inner join (
+        select campaign_id, clicked_at, crm_customer_id
+        from click_matches group by 1, 2, 3 having count(*) = 1
+    ) as one_session
+        on one_session.campaign_id = click_matches.campaign_id
+        and one_session.clicked_at = click_matches.clicked_at
+        and one_session.crm_customer_id = click_matches.crm_customer_id
+    inner join (
+        select campaign_id, started_at, anonymous_id
+        from click_matches group by 1, 2, 3 having count(*) = 1
+    ) as one_click
+        on one_click.campaign_id = click_matches.campaign_id
+        and one_click.started_at = click_matches.started_at
+        and one_click.anonymous_id = click_matches.anonymous_id
+
+),
+
 web_edges as (
 
     select
@@ -275,6 +332,19 @@ web_edges as (
         not is_placeholder as is_used,
         case when is_placeholder then 'placeholder' end as excluded_reason
     from purchases
+
+    union all
+
+    select
+        'web:' || anonymous_id as node_a,
+        'crm:' || crm_customer_id as node_b,
+        'campaign_click' as rule,
+        min(campaign_id) as evidence,
+        'web' as edge_layer,
+        true as is_used,
+        cast(null as varchar) as excluded_reason
+    from unique_click_matches
+    group by anonymous_id, crm_customer_id
 
 ),
 
