@@ -32,7 +32,9 @@ def main(argv: list[str] | None = None) -> None:
         seconds = time.perf_counter() - started
         size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     # ru_maxrss is in kilobytes on Linux and in bytes on macOS.
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != "darwin" else 1024**2)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (
+        1024 if sys.platform != "darwin" else 1024**2
+    )
     total = sum(summary["rows"].values())
     print(f"customers        {args.customers:>12,}")
     print(f"seconds          {seconds:>12.1f}")

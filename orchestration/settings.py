@@ -49,6 +49,18 @@ def exports_path() -> Path:
     return _path("ECRM_EXPORTS")
 
 
+def model_eligibility() -> dict[str, int]:
+    """Minimum history before the customer models predict anything, like the leading commercial tools.
+
+    ``ECRM_MIN_REPEAT_CUSTOMERS`` (default 500 customers with two or more orders) and
+    ``ECRM_MIN_HISTORY_DAYS`` (default 180 days between the first and the last order).
+    """
+    return {
+        "min_repeat_customers": int(os.environ.get("ECRM_MIN_REPEAT_CUSTOMERS", 500)),
+        "min_history_days": int(os.environ.get("ECRM_MIN_HISTORY_DAYS", 180)),
+    }
+
+
 def quiet_telemetry() -> None:
     """Turn off every usage report that phones home; start-up can hang on a closed network otherwise."""
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")

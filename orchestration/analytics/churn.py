@@ -115,7 +115,9 @@ def rfm_features(
         counts = recent.groupby(customer_col).size()
         out[f"orders_last_{window}d"] = counts.reindex(out.index).fillna(0).astype(float)
         if window == 365:
-            out["value_last_365d"] = recent.groupby(customer_col)["_value"].sum(min_count=1).reindex(out.index)
+            out["value_last_365d"] = (
+                recent.groupby(customer_col)["_value"].sum(min_count=1).reindex(out.index)
+            )
     with np.errstate(divide="ignore", invalid="ignore"):
         out["mean_days_between_orders"] = np.where(
             out["n_orders"] > 1, out["recency_days"] / (out["n_orders"] - 1), np.nan
@@ -134,8 +136,11 @@ def calibration_table(y_true, y_prob, n_bins: int = 10) -> pd.DataFrame:
     ranks = pd.Series(prob).rank(method="first").to_numpy()
     bins = np.ceil(ranks * n_bins / max(len(prob), 1)).astype(int) if len(prob) else np.array([], dtype=int)
     frame = pd.DataFrame({"bin": bins, "y": y, "p": prob})
-    table = frame.groupby("bin", sort=True).agg(n=("y", "size"), mean_predicted=("p", "mean"),
-                                                observed_rate=("y", "mean")).reset_index()
+    table = (
+        frame.groupby("bin", sort=True)
+        .agg(n=("y", "size"), mean_predicted=("p", "mean"), observed_rate=("y", "mean"))
+        .reset_index()
+    )
     table["n"] = table["n"].astype(int)
     return table
 
@@ -149,7 +154,9 @@ def churn_metrics(y_true, y_prob, n_bins: int = 10) -> dict[str, float]:
     else:
         auc = float(roc_auc_score(y, prob))
     table = calibration_table(y, prob, n_bins)
-    ece = float(np.sum(table["n"] * np.abs(table["mean_predicted"] - table["observed_rate"])) / max(len(y), 1))
+    ece = float(
+        np.sum(table["n"] * np.abs(table["mean_predicted"] - table["observed_rate"])) / max(len(y), 1)
+    )
     return {
         "auc": auc,
         "brier": float(brier_score_loss(y, prob)) if len(y) else math.nan,
@@ -159,9 +166,7 @@ def churn_metrics(y_true, y_prob, n_bins: int = 10) -> dict[str, float]:
     }
 
 
-def compare_churn_models(
-    y_true, candidates: Mapping[str, Any], n_bins: int = 10
-) -> tuple[str, pd.DataFrame]:
+def compare_churn_models(y_true, candidates: Mapping[str, Any], n_bins: int = 10) -> tuple[str, pd.DataFrame]:
     """Score every candidate churn probability on the same labels; return the best-AUC name and a table.
 
     The table has one row per candidate (``model, auc, brier, ece, base_rate, n``), best first. Ties in
@@ -204,8 +209,15 @@ def _make_estimator(kind: str, random_state: int):
         # Shallow, regularised trees: churn features are few and noisy; NaN (one-time buyers' gaps,
         # missing engagement) is handled natively.
         return HistGradientBoostingClassifier(
-            max_iter=150, learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=40, l2_regularization=1.0,
-            early_stopping=True, validation_fraction=0.1, n_iter_no_change=10, random_state=random_state,
+            max_iter=150,
+            learning_rate=0.1,
+            max_leaf_nodes=15,
+            min_samples_leaf=40,
+            l2_regularization=1.0,
+            early_stopping=True,
+            validation_fraction=0.1,
+            n_iter_no_change=10,
+            random_state=random_state,
         )
     if kind == "logistic":
         from sklearn.impute import SimpleImputer
@@ -214,7 +226,8 @@ def _make_estimator(kind: str, random_state: int):
         from sklearn.preprocessing import StandardScaler
 
         return make_pipeline(
-            SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(),
+            SimpleImputer(strategy="median", keep_empty_features=True),
+            StandardScaler(),
             LogisticRegression(max_iter=2000),
         )
     raise ValueError("model must be 'hgb' or 'logistic'")
@@ -263,7 +276,9 @@ class ChurnClassifierResult:
     def predict(self, features: pd.DataFrame) -> pd.Series:
         """Probability of churn (label 1) for each row of ``features``."""
         X = _design_matrix(features, self.feature_cols)
-        return pd.Series(self.estimator.predict_proba(X)[:, 1], index=features.index, name="churn_probability")
+        return pd.Series(
+            self.estimator.predict_proba(X)[:, 1], index=features.index, name="churn_probability"
+        )
 
 
 def train_churn_classifier(
@@ -294,7 +309,9 @@ def train_churn_classifier(
 
     cutoffs = sorted(pd.unique(features[cutoff_col]))
     if len(cutoffs) < 2:
-        raise ValueError(f"a time-based split needs at least two values of {cutoff_col!r}; got {len(cutoffs)}")
+        raise ValueError(
+            f"a time-based split needs at least two values of {cutoff_col!r}; got {len(cutoffs)}"
+        )
     if feature_cols is None:
         feature_cols = [c for c in features.columns if c not in (label_col, cutoff_col)]
     feature_cols = list(feature_cols)
@@ -305,7 +322,9 @@ def train_churn_classifier(
     y_eval = evaluate[label_col].to_numpy(dtype=int)
     for name, y in (("training", y_train), ("evaluation", y_eval)):
         if len(np.unique(y)) < 2:
-            raise ValueError(f"the {name} cutoff has a single churn class; cannot train or score a classifier")
+            raise ValueError(
+                f"the {name} cutoff has a single churn class; cannot train or score a classifier"
+            )
 
     rng = np.random.default_rng(random_state)
     estimator = _make_estimator(model, random_state)
@@ -318,15 +337,25 @@ def train_churn_classifier(
     sample = _sample(len(X_eval), importance_max_rows, rng)
     if len(np.unique(y_eval[sample])) > 1:
         result = permutation_importance(
-            estimator, X_eval.iloc[sample], y_eval[sample], scoring="roc_auc",
-            n_repeats=importance_repeats, random_state=random_state, n_jobs=1,
+            estimator,
+            X_eval.iloc[sample],
+            y_eval[sample],
+            scoring="roc_auc",
+            n_repeats=importance_repeats,
+            random_state=random_state,
+            n_jobs=1,
         )
-        importance = pd.DataFrame({
-            "feature": feature_cols, "importance_mean": result.importances_mean,
-            "importance_std": result.importances_std,
-        })
+        importance = pd.DataFrame(
+            {
+                "feature": feature_cols,
+                "importance_mean": result.importances_mean,
+                "importance_std": result.importances_std,
+            }
+        )
     else:
-        importance = pd.DataFrame({"feature": feature_cols, "importance_mean": np.nan, "importance_std": np.nan})
+        importance = pd.DataFrame(
+            {"feature": feature_cols, "importance_mean": np.nan, "importance_std": np.nan}
+        )
     importance = importance.sort_values("importance_mean", ascending=False, ignore_index=True)
 
     if refit:
@@ -337,9 +366,17 @@ def train_churn_classifier(
             features[label_col].to_numpy(dtype=int)[refit_rows],
         )
     return ChurnClassifierResult(
-        estimator=estimator, feature_cols=feature_cols, kind=model,
-        train_cutoffs=cutoffs[:-1], eval_cutoff=eval_cutoff, n_train=len(train), n_eval=len(evaluate),
-        auc=metrics["auc"], brier=metrics["brier"], ece=metrics["ece"],
-        calibration=calibration_table(y_eval, prob, n_bins), importance=importance,
+        estimator=estimator,
+        feature_cols=feature_cols,
+        kind=model,
+        train_cutoffs=cutoffs[:-1],
+        eval_cutoff=eval_cutoff,
+        n_train=len(train),
+        n_eval=len(evaluate),
+        auc=metrics["auc"],
+        brier=metrics["brier"],
+        ece=metrics["ece"],
+        calibration=calibration_table(y_eval, prob, n_bins),
+        importance=importance,
         eval_predictions=pd.Series(prob, index=evaluate.index, name="churn_probability"),
     )

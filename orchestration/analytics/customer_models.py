@@ -114,7 +114,8 @@ def check_eligibility(
         problems.append(f"{history_days:.0f} days of order history (at least {min_history_days} needed)")
     if problems:
         return False, (
-            "Not enough history for customer predictions: " + " and ".join(problems)
+            "Not enough history for customer predictions: "
+            + " and ".join(problems)
             + ". Predictions start once the shop has more repeat customers and a longer order history."
         )
     return True, (
@@ -168,8 +169,16 @@ def _model_quality_from_fit(model: ClvModel, computed_at: Any) -> list[pd.DataFr
         keys = ("r", "alpha", "a", "b") if name == "bgnbd" else tuple(f"{k}{suffix}" for k in ("p", "q", "v"))
         metrics: dict[str, float] = {f"param_{k}": model.params[k] for k in keys}
         metrics.update({f"se_{k}": v for k, v in info.get("standard_errors", {}).items()})
-        for key in ("log_likelihood", "n_customers", "n_unique_rows", "penalizer_coef", "seconds",
-                    "n_excluded_nonpositive", "corr_frequency_value_pearson", "corr_frequency_value_spearman"):
+        for key in (
+            "log_likelihood",
+            "n_customers",
+            "n_unique_rows",
+            "penalizer_coef",
+            "seconds",
+            "n_excluded_nonpositive",
+            "corr_frequency_value_pearson",
+            "corr_frequency_value_spearman",
+        ):
             if key in info and info[key] is not None:
                 metrics[key] = float(info[key])
         metrics["converged"] = 1.0 if info.get("converged") else 0.0
@@ -197,7 +206,7 @@ def predict_customers(
     holdout_days: int = 90,
     churn_horizon_days: int = 90,
     churn_band_thresholds: Sequence[float] = (0.3, 0.7),
-    churn_classifier: str = "hgb",
+    churn_classifier: str | None = "hgb",
     max_next_order_days: int = 365,
     min_repeat_customers: int = MIN_REPEAT_CUSTOMERS,
     min_history_days: int = MIN_HISTORY_DAYS,
@@ -212,7 +221,8 @@ def predict_customers(
     negative value are stand-alone refunds, not purchases: they are dropped (and counted in the messages).
     Time is in weeks at day resolution (``freq="D", freq_multiplier=7``).
 
-    ``features`` adds churn features beyond RFM (web engagement, service, marketing): a callable
+    ``churn_classifier`` is ``"hgb"``, ``"logistic"`` or None (BG/NBD scores only). ``features`` adds
+    churn features beyond RFM (web engagement, service, marketing): a callable
     ``cutoff -> DataFrame[customer_col, ...]`` or a DataFrame with an ``as_of`` date column, evaluated at
     each churn cutoff (observation_end − 2·horizon, − horizon, and observation_end); numeric columns only.
 
@@ -230,7 +240,13 @@ def predict_customers(
     value_cols = [c for c in (monetary_col, margin_col) if c]
 
     times = _naive_datetimes(transactions[datetime_col])
-    keep = (times <= end).to_numpy() & transactions[customer_col].notna().to_numpy() & times.notna().to_numpy()
+    # As in lifetimes, the whole period (day) of observation_end is observed.
+    last_moment = pd.Period(end, freq=freq).end_time
+    keep = (
+        (times <= last_moment).to_numpy()
+        & transactions[customer_col].notna().to_numpy()
+        & times.notna().to_numpy()
+    )
     if monetary_col:
         value = pd.to_numeric(transactions[monetary_col]).to_numpy(dtype=float)
         refunds = keep & (value < 0)
@@ -244,19 +260,33 @@ def predict_customers(
     rows[datetime_col] = times.loc[keep]
 
     summary = rfm_summary(
-        rows, customer_col, datetime_col, monetary_col, observation_end=end, freq=freq,
-        freq_multiplier=freq_multiplier, margin_col=margin_col,
+        rows,
+        customer_col,
+        datetime_col,
+        monetary_col,
+        observation_end=end,
+        freq=freq,
+        freq_multiplier=freq_multiplier,
+        margin_col=margin_col,
     )
     history_days = float((end - rows[datetime_col].min()) / pd.Timedelta(days=1)) if len(rows) else 0.0
     eligible, message = check_eligibility(summary, history_days, min_repeat_customers, min_history_days)
     messages.append(message)
-    quality = [quality_frame(
-        "eligibility",
-        {"n_repeat_customers": float((summary["frequency"] > 0).sum()), "history_days": history_days,
-         "n_customers": float(len(summary))},
-        thresholds={"n_repeat_customers": (min_repeat_customers, None), "history_days": (min_history_days, None)},
-        computed_at=stamp,
-    )]
+    quality = [
+        quality_frame(
+            "eligibility",
+            {
+                "n_repeat_customers": float((summary["frequency"] > 0).sum()),
+                "history_days": history_days,
+                "n_customers": float(len(summary)),
+            },
+            thresholds={
+                "n_repeat_customers": (min_repeat_customers, None),
+                "history_days": (min_history_days, None),
+            },
+            computed_at=stamp,
+        )
+    ]
     stamp = quality[0]["computed_at"].iloc[0]
     if not eligible:
         return empty_predictions(), pd.concat(quality, ignore_index=True), None, messages
@@ -268,7 +298,9 @@ def predict_customers(
         return empty_predictions(), pd.concat(quality, ignore_index=True), None, messages
     for name, info in model.diagnostics.items():
         if isinstance(info, dict) and info.get("fallback_reason"):
-            messages.append(f"{name} needed a penalizer of {info['penalizer_coef']:g}: {info['fallback_reason']}")
+            messages.append(
+                f"{name} needed a penalizer of {info['penalizer_coef']:g}: {info['fallback_reason']}"
+            )
         if isinstance(info, dict) and info.get("independence_ok") is False:
             messages.append(
                 f"{name}: frequency and order value are correlated (Spearman "
@@ -277,7 +309,9 @@ def predict_customers(
     quality.extend(_model_quality_from_fit(model, stamp))
 
     out = pd.DataFrame(index=summary.index)
-    out[["frequency", "recency", "T", "monetary_value"]] = summary[["frequency", "recency", "T", "monetary_value"]]
+    out[["frequency", "recency", "T", "monetary_value"]] = summary[
+        ["frequency", "recency", "T", "monetary_value"]
+    ]
     out["probability_alive"] = model.probability_alive(summary)
     for days in (30, 90, 365):
         out[f"expected_purchases_{days}d"] = model.expected_purchases(summary, days / unit_days)
@@ -285,7 +319,8 @@ def predict_customers(
     out["clv_12m"] = model.clv(summary, months=clv_months, discount_rate=discount_rate)
     out["clv_margin_12m"] = (
         model.clv(summary, months=clv_months, discount_rate=discount_rate, value="margin")
-        if margin_col else math.nan
+        if margin_col
+        else math.nan
     )
     wait_days = model.next_purchase_wait(summary).to_numpy() * unit_days
     reachable = np.isfinite(wait_days) & (wait_days <= max_next_order_days)
@@ -297,20 +332,38 @@ def predict_customers(
     calibration_end = end - pd.Timedelta(days=holdout_days)
     cal_model: ClvModel | None = None
     cal_rows = rows.loc[(rows[datetime_col] <= calibration_end).to_numpy()]
-    cal_summary_ok = len(cal_rows) > 0 and check_eligibility(
-        rfm_summary(cal_rows, customer_col, datetime_col, freq=freq, freq_multiplier=freq_multiplier,
-                    observation_end=calibration_end),
-        float((calibration_end - rows[datetime_col].min()) / pd.Timedelta(days=1)),
-        min_repeat_customers, min_history_days,
-    )[0]
+    cal_summary_ok = (
+        len(cal_rows) > 0
+        and check_eligibility(
+            rfm_summary(
+                cal_rows,
+                customer_col,
+                datetime_col,
+                freq=freq,
+                freq_multiplier=freq_multiplier,
+                observation_end=calibration_end,
+            ),
+            float((calibration_end - rows[datetime_col].min()) / pd.Timedelta(days=1)),
+            min_repeat_customers,
+            min_history_days,
+        )[0]
+    )
     if cal_summary_ok:
         try:
             holdout, cal_model = holdout_predictions(
-                rows, customer_col, datetime_col, monetary_col, calibration_end, end,
-                freq=freq, freq_multiplier=freq_multiplier, penalizer_coef=penalizer_coef,
+                rows,
+                customer_col,
+                datetime_col,
+                monetary_col,
+                calibration_end,
+                end,
+                freq=freq,
+                freq_multiplier=freq_multiplier,
+                penalizer_coef=penalizer_coef,
             )
-            quality.append(holdout_metrics(holdout, model_name="clv_holdout", thresholds=thresholds,
-                                           computed_at=stamp))
+            quality.append(
+                holdout_metrics(holdout, model_name="clv_holdout", thresholds=thresholds, computed_at=stamp)
+            )
         except (ClvFitError, ValueError) as exc:
             messages.append(f"Holdout validation skipped: {exc}")
     else:
@@ -318,10 +371,27 @@ def predict_customers(
 
     # Churn risk: BG/NBD scores vs a classifier, compared on the same labels at the latest cutoff.
     out["churn_risk"], out["churn_model"] = _churn(
-        rows, summary, model, cal_model if holdout_days == churn_horizon_days else None, end,
-        customer_col, datetime_col, monetary_col, features, freq, freq_multiplier, penalizer_coef,
-        churn_horizon_days, churn_classifier, min_repeat_customers, min_history_days, random_state,
-        thresholds, stamp, quality, messages,
+        rows,
+        summary,
+        model,
+        cal_model if holdout_days == churn_horizon_days else None,
+        end,
+        customer_col,
+        datetime_col,
+        monetary_col,
+        features,
+        freq,
+        freq_multiplier,
+        penalizer_coef,
+        churn_horizon_days,
+        churn_classifier,
+        min_repeat_customers,
+        min_history_days,
+        random_state,
+        thresholds,
+        stamp,
+        quality,
+        messages,
     )
     out["churn_band"] = churn_bands(out["churn_risk"], churn_band_thresholds)
 
@@ -331,9 +401,27 @@ def predict_customers(
 
 
 def _churn(
-    rows, summary, model, eval_model, end, customer_col, datetime_col, monetary_col, features, freq,
-    freq_multiplier, penalizer_coef, horizon, classifier_kind, min_repeat_customers, min_history_days,
-    random_state, thresholds, stamp, quality, messages,
+    rows,
+    summary,
+    model,
+    eval_model,
+    end,
+    customer_col,
+    datetime_col,
+    monetary_col,
+    features,
+    freq,
+    freq_multiplier,
+    penalizer_coef,
+    horizon,
+    classifier_kind,
+    min_repeat_customers,
+    min_history_days,
+    random_state,
+    thresholds,
+    stamp,
+    quality,
+    messages,
 ) -> tuple[pd.Series, str]:
     horizon_units = horizon / time_unit_days(freq, freq_multiplier)
     eval_cutoff = end - pd.Timedelta(days=horizon)
@@ -341,22 +429,39 @@ def _churn(
     fallback = model.probability_no_purchase(summary, horizon_units).rename("churn_risk")
     first_day = rows[datetime_col].min()
     if eval_cutoff <= first_day:
-        messages.append("Churn: too little history for a time-based evaluation; churn_risk is BG/NBD's "
-                        f"P(no purchase in {horizon} days), unvalidated.")
+        messages.append(
+            "Churn: too little history for a time-based evaluation; churn_risk is BG/NBD's "
+            f"P(no purchase in {horizon} days), unvalidated."
+        )
         return fallback, "bgnbd_no_purchase"
 
-    eval_rows = rows.loc[(rows[datetime_col] <= eval_cutoff).to_numpy()]
-    eval_summary = rfm_summary(eval_rows, customer_col, datetime_col, monetary_col, observation_end=eval_cutoff,
-                               freq=freq, freq_multiplier=freq_multiplier)
+    # Churn labels are by day: the cutoff's whole day is the past, for BG/NBD as for the classifier.
+    eval_rows = rows.loc[(rows[datetime_col] <= pd.Period(eval_cutoff, freq="D").end_time).to_numpy()]
+    eval_summary = rfm_summary(
+        eval_rows,
+        customer_col,
+        datetime_col,
+        monetary_col,
+        observation_end=eval_cutoff,
+        freq=freq,
+        freq_multiplier=freq_multiplier,
+    )
     if eval_model is None:
         try:
-            eval_model = fit_clv(eval_summary[["frequency", "recency", "T"]], penalizer_coef,
-                                 time_unit_days=time_unit_days(freq, freq_multiplier))
+            eval_model = fit_clv(
+                eval_summary[["frequency", "recency", "T"]],
+                penalizer_coef,
+                time_unit_days=time_unit_days(freq, freq_multiplier),
+            )
         except ClvFitError as exc:
-            messages.append(f"Churn: BG/NBD could not be fitted at {eval_cutoff.date()} ({exc}); "
-                            "churn_risk is the full-period BG/NBD score, unvalidated.")
+            messages.append(
+                f"Churn: BG/NBD could not be fitted at {eval_cutoff.date()} ({exc}); "
+                "churn_risk is the full-period BG/NBD score, unvalidated."
+            )
             return fallback, "bgnbd_no_purchase"
-    labels = churn_labels(rows, customer_col, datetime_col, eval_cutoff, horizon).set_index(customer_col)["churned"]
+    labels = churn_labels(rows, customer_col, datetime_col, eval_cutoff, horizon).set_index(customer_col)[
+        "churned"
+    ]
     labels = labels.reindex(eval_summary.index)
     candidates: dict[str, Any] = {
         "bgnbd_alive": 1.0 - eval_model.probability_alive(eval_summary).to_numpy(),
@@ -364,10 +469,16 @@ def _churn(
     }
 
     classifier = None
-    enough_history = train_cutoff > first_day and check_eligibility(
-        eval_summary, float((eval_cutoff - first_day) / pd.Timedelta(days=1)), min_repeat_customers,
-        min_history_days,
-    )[0]
+    enough_history = (
+        classifier_kind is not None
+        and train_cutoff > first_day
+        and check_eligibility(
+            eval_summary,
+            float((eval_cutoff - first_day) / pd.Timedelta(days=1)),
+            min_repeat_customers,
+            min_history_days,
+        )[0]
+    )
     if enough_history:
         frames = [
             _churn_frame(rows, customer_col, datetime_col, monetary_col, cutoff, horizon, features)
@@ -379,7 +490,10 @@ def _churn(
             feature_cols = [c for c in labelled.columns if c not in ("churned", "cutoff")]
             try:
                 classifier = train_churn_classifier(
-                    labelled.reset_index(drop=True), "churned", feature_cols, model=classifier_kind,
+                    labelled.reset_index(drop=True),
+                    "churned",
+                    feature_cols,
+                    model=classifier_kind,
                     random_state=random_state,
                 )
             except ValueError as exc:
@@ -388,40 +502,65 @@ def _churn(
                 eval_frame = frames[1]
                 classifier_scores = pd.Series(classifier.eval_predictions.to_numpy(), index=eval_frame.index)
                 candidates["classifier"] = classifier_scores.reindex(labels.index).to_numpy()
-                quality.append(pd.concat([
-                    quality_frame("churn_classifier", {"permutation_importance": row.importance_mean},
-                                  segment=f"feature={row.feature}", computed_at=stamp)
-                    for row in classifier.importance.itertuples(index=False)
-                ], ignore_index=True))
+                quality.append(
+                    pd.concat(
+                        [
+                            quality_frame(
+                                "churn_classifier",
+                                {"permutation_importance": row.importance_mean},
+                                segment=f"feature={row.feature}",
+                                computed_at=stamp,
+                            )
+                            for row in classifier.importance.itertuples(index=False)
+                        ],
+                        ignore_index=True,
+                    )
+                )
         else:
-            messages.append(f"Churn classifier not trained: fewer than {MIN_CLASS_COUNT} customers in a class.")
-    else:
+            messages.append(
+                f"Churn classifier not trained: fewer than {MIN_CLASS_COUNT} customers in a class."
+            )
+    elif classifier_kind is not None:
         messages.append("Churn classifier not trained: too little history before the training cutoff.")
 
     best, table = compare_churn_models(labels.to_numpy(dtype=int), candidates)
     no_bounds: dict[str, tuple[float | None, float | None]] = {}
     for row in table.itertuples(index=False):
-        metrics = {"auc": row.auc, "brier": row.brier, "ece": row.ece, "base_rate": row.base_rate, "n": row.n,
-                   "selected": 1.0 if row.model == best else 0.0}
+        metrics = {
+            "auc": row.auc,
+            "brier": row.brier,
+            "ece": row.ece,
+            "base_rate": row.base_rate,
+            "n": row.n,
+            "selected": 1.0 if row.model == best else 0.0,
+        }
         quality.append(quality_frame(f"churn_{row.model}", metrics, thresholds=no_bounds, computed_at=stamp))
     selected = table.iloc[0]
-    quality.append(quality_frame(
-        "churn_risk", {"auc": selected["auc"], "brier": selected["brier"], "ece": selected["ece"]},
-        thresholds=thresholds, computed_at=stamp,
-    ))
+    quality.append(
+        quality_frame(
+            "churn_risk",
+            {"auc": selected["auc"], "brier": selected["brier"], "ece": selected["ece"]},
+            thresholds=thresholds,
+            computed_at=stamp,
+        )
+    )
     table_rows = []
     for name, scores in candidates.items():
         calib = calibration_table(labels.to_numpy(dtype=int), scores)
         for c in calib.itertuples(index=False):
-            table_rows.append(quality_frame(
-                f"churn_{name}",
-                {"mean_predicted": c.mean_predicted, "observed_rate": c.observed_rate, "n": float(c.n)},
-                segment=f"decile={c.bin}", computed_at=stamp,
-            ))
+            table_rows.append(
+                quality_frame(
+                    f"churn_{name}",
+                    {"mean_predicted": c.mean_predicted, "observed_rate": c.observed_rate, "n": float(c.n)},
+                    segment=f"decile={c.bin}",
+                    computed_at=stamp,
+                )
+            )
     quality.extend(table_rows)
     messages.append(
         f"Churn risk = {best} (holdout AUC {selected['auc']:.3f} at {eval_cutoff.date()}; "
-        + ", ".join(f"{r.model} {r.auc:.3f}" for r in table.itertuples(index=False)) + ")."
+        + ", ".join(f"{r.model} {r.auc:.3f}" for r in table.itertuples(index=False))
+        + ")."
     )
 
     if best == "classifier" and classifier is not None:

@@ -37,7 +37,16 @@ __all__ = [
     "spearman",
 ]
 
-QUALITY_COLUMNS = ["model", "metric", "segment", "value", "lower_bound", "upper_bound", "passed", "computed_at"]
+QUALITY_COLUMNS = [
+    "model",
+    "metric",
+    "segment",
+    "value",
+    "lower_bound",
+    "upper_bound",
+    "passed",
+    "computed_at",
+]
 
 # (lower, upper) bounds a metric must stay within; None leaves a side open. The defaults warn about a
 # model clearly worse than a usable one, they are not targets: on CDNOW (Fader, Hardie & Lee's 2,357
@@ -61,16 +70,18 @@ FREQUENCY_BUCKETS = 7  # calibration frequencies 0..6 and "7+"
 
 def empty_quality_frame() -> pd.DataFrame:
     """A ``model_quality`` frame with no rows and the right columns and dtypes."""
-    return pd.DataFrame({
-        "model": pd.Series(dtype="str"),
-        "metric": pd.Series(dtype="str"),
-        "segment": pd.Series(dtype="str"),
-        "value": pd.Series(dtype="float64"),
-        "lower_bound": pd.Series(dtype="float64"),
-        "upper_bound": pd.Series(dtype="float64"),
-        "passed": pd.Series(dtype="boolean"),
-        "computed_at": pd.Series(dtype="datetime64[us, UTC]"),
-    })
+    return pd.DataFrame(
+        {
+            "model": pd.Series(dtype="str"),
+            "metric": pd.Series(dtype="str"),
+            "segment": pd.Series(dtype="str"),
+            "value": pd.Series(dtype="float64"),
+            "lower_bound": pd.Series(dtype="float64"),
+            "upper_bound": pd.Series(dtype="float64"),
+            "passed": pd.Series(dtype="boolean"),
+            "computed_at": pd.Series(dtype="datetime64[us, UTC]"),
+        }
+    )
 
 
 def quality_frame(
@@ -96,12 +107,18 @@ def quality_frame(
         passed: bool | None = None
         if (low is not None or high is not None) and math.isfinite(value):
             passed = (low is None or value >= low) and (high is None or value <= high)
-        rows.append({
-            "model": model, "metric": metric, "segment": segment, "value": value,
-            "lower_bound": math.nan if low is None else float(low),
-            "upper_bound": math.nan if high is None else float(high),
-            "passed": passed, "computed_at": stamp,
-        })
+        rows.append(
+            {
+                "model": model,
+                "metric": metric,
+                "segment": segment,
+                "value": value,
+                "lower_bound": math.nan if low is None else float(low),
+                "upper_bound": math.nan if high is None else float(high),
+                "passed": passed,
+                "computed_at": stamp,
+            }
+        )
     if not rows:
         return empty_quality_frame()
     frame = pd.DataFrame(rows, columns=QUALITY_COLUMNS)
@@ -140,8 +157,14 @@ def holdout_predictions(
     calibration model.
     """
     cal = calibration_and_holdout_summary(
-        transactions, customer_col, datetime_col, calibration_end, observation_end,
-        freq=freq, freq_multiplier=freq_multiplier, monetary_col=monetary_col,
+        transactions,
+        customer_col,
+        datetime_col,
+        calibration_end,
+        observation_end,
+        freq=freq,
+        freq_multiplier=freq_multiplier,
+        monetary_col=monetary_col,
     )
     summary = cal.rename(columns=lambda c: c.removesuffix("_cal"))[
         ["frequency", "recency", "T", *(["monetary_value"] if monetary_col else [])]
@@ -157,10 +180,14 @@ def holdout_predictions(
         times = _naive_datetimes(transactions[datetime_col])
         cal_end, obs_end = _naive_timestamp(calibration_end), _naive_timestamp(observation_end)
         mask = ((times > cal_end) & (times <= obs_end)).to_numpy()
-        spend = pd.Series(
-            pd.to_numeric(transactions[monetary_col]).to_numpy(dtype=float)[mask],
-            index=transactions[customer_col].to_numpy()[mask],
-        ).groupby(level=0).sum()
+        spend = (
+            pd.Series(
+                pd.to_numeric(transactions[monetary_col]).to_numpy(dtype=float)[mask],
+                index=transactions[customer_col].to_numpy()[mask],
+            )
+            .groupby(level=0)
+            .sum()
+        )
         out["actual_value"] = spend.reindex(out.index).fillna(0.0).to_numpy()
         out["predicted_value"] = out["predicted_purchases"] * model.expected_order_value(summary)
     return out, model
@@ -198,7 +225,8 @@ def holdout_metrics(
         ),
         "spearman_value": (
             spearman(holdout["predicted_value"], holdout["actual_value"])
-            if "predicted_value" in holdout else math.nan
+            if "predicted_value" in holdout
+            else math.nan
         ),
         "n_customers": float(len(holdout)),
         "holdout_length": float(holdout["duration_holdout"].iloc[0]) if len(holdout) else math.nan,
@@ -211,15 +239,19 @@ def holdout_metrics(
         if not chosen.any():
             continue
         label = f"{k}+" if k == FREQUENCY_BUCKETS else str(k)
-        frames.append(quality_frame(
-            model_name,
-            {
-                "mean_predicted_purchases": float(predicted[chosen].mean()),
-                "mean_actual_purchases": float(actual[chosen].mean()),
-                "n_customers": float(chosen.sum()),
-            },
-            segment=f"frequency_cal={label}", thresholds=thresholds, computed_at=stamp,
-        ))
+        frames.append(
+            quality_frame(
+                model_name,
+                {
+                    "mean_predicted_purchases": float(predicted[chosen].mean()),
+                    "mean_actual_purchases": float(actual[chosen].mean()),
+                    "n_customers": float(chosen.sum()),
+                },
+                segment=f"frequency_cal={label}",
+                thresholds=thresholds,
+                computed_at=stamp,
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -244,8 +276,15 @@ def holdout_validation(
     whose first purchase falls in the holdout are not scored (BG/NBD knows nothing about them).
     """
     holdout, _ = holdout_predictions(
-        transactions, customer_col, datetime_col, monetary_col, calibration_end, observation_end,
-        freq=freq, freq_multiplier=freq_multiplier, penalizer_coef=penalizer_coef,
+        transactions,
+        customer_col,
+        datetime_col,
+        monetary_col,
+        calibration_end,
+        observation_end,
+        freq=freq,
+        freq_multiplier=freq_multiplier,
+        penalizer_coef=penalizer_coef,
     )
     return holdout_metrics(holdout, model_name=model_name, thresholds=thresholds, computed_at=computed_at)
 

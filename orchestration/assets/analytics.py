@@ -13,6 +13,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from orchestration import settings
 from orchestration.analytics import basket, recommend
 from orchestration.assets.dbt import dbt_customer_views
 from orchestration.loading.loader import SUPPORTED_SUFFIXES
@@ -57,17 +58,21 @@ MART = {name: dg.AssetKey(["marts", name]) for name in ("fct_orders", "fct_order
 )
 def customer_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """BG/NBD + Gamma-Gamma (lifetimes) and the churn classifier, fitted on ``marts.fct_orders``."""
-    from orchestration.analytics.clv import predict_customers
+    from orchestration.analytics.customer_models import predict_customers
 
+    eligibility = settings.model_eligibility()
     with warehouse.connect() as con:
+        # Net of each order's own refunds: what the customer really spent (see DECISIONLOG.md).
         orders = con.execute(
-            "select customer_id, ordered_at, revenue, gross_margin from marts.fct_orders"
+            "select customer_id, ordered_at, net_revenue as revenue, "
+            "gross_margin - refund_amount as margin from marts.fct_orders"
         ).fetch_df()
-        features = _churn_features(con)
         observation_end = orders["ordered_at"].max() if len(orders) else None
         predictions, quality, _model, messages = predict_customers(
             orders, observation_end=observation_end, customer_col="customer_id", datetime_col="ordered_at",
-            monetary_col="revenue", margin_col="gross_margin", features=features,
+            monetary_col="revenue", margin_col="margin", features=_churn_features(con),
+            min_repeat_customers=eligibility["min_repeat_customers"],
+            min_history_days=eligibility["min_history_days"],
         )  # fmt: skip
         predictions = predictions.assign(predicted_at=datetime.now(UTC))
         n_pred = replace_table(con, ML, "customer_predictions", predictions)
@@ -81,31 +86,41 @@ def customer_models(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     yield dg.MaterializeResult(asset_key=ml_key("model_quality"), metadata={"dagster/row_count": n_quality})
 
 
-def _churn_features(con) -> pd.DataFrame | None:
-    """Web, service and marketing features per customer for the churn classifier (when the marts exist)."""
-    try:
+def _churn_features(con):
+    """Web, service and marketing features per customer as they stood at a cutoff (no look-ahead)."""
+
+    def at(cutoff) -> pd.DataFrame:
         return con.execute(
             """
             with web as (
-                select customer_id, count(*) as sessions from marts.fct_sessions group by 1
+                select customer_id, count(*) as sessions_90d from marts.fct_sessions
+                where started_at < $cutoff and started_at >= $cutoff - interval 90 day group by 1
             ), service as (
                 select customer_id, count(*) as tickets, avg(satisfaction_score) as mean_satisfaction
-                from marts.fct_support_tickets group by 1
+                from marts.fct_support_tickets where opened_at < $cutoff group by 1
             ), marketing as (
-                select customer_id, count(*) as sends, avg(case when opened_at is not null then 1.0 else 0 end)
-                    as open_rate
-                from marts.fct_campaign_sends where not is_control group by 1
+                select customer_id, count(*) as campaigns_received,
+                       avg(case when opened_at < $cutoff then 1.0 else 0 end) as open_rate,
+                       max(case when unsubscribed_at < $cutoff then 1 else 0 end) as unsubscribed
+                from marts.fct_campaign_sends where not is_control and sent_at < $cutoff group by 1
             )
-            select o.customer_id, coalesce(web.sessions, 0) as sessions, coalesce(service.tickets, 0) as tickets,
-                   service.mean_satisfaction, coalesce(marketing.sends, 0) as sends, marketing.open_rate
-            from (select distinct customer_id from marts.fct_orders) o
+            select o.customer_id, coalesce(web.sessions_90d, 0) as sessions_90d,
+                   coalesce(service.tickets, 0) as tickets, service.mean_satisfaction,
+                   coalesce(marketing.campaigns_received, 0) as campaigns_received, marketing.open_rate,
+                   coalesce(marketing.unsubscribed, 0) as unsubscribed
+            from (select distinct customer_id from marts.fct_orders where ordered_at < $cutoff) o
             left join web using (customer_id)
             left join service using (customer_id)
             left join marketing using (customer_id)
-            """
+            """,
+            {
+                "cutoff": pd.Timestamp(cutoff).tz_localize("UTC")
+                if pd.Timestamp(cutoff).tzinfo is None
+                else pd.Timestamp(cutoff)
+            },
         ).fetch_df()
-    except Exception:
-        return None
+
+    return at
 
 
 @dg.asset_check(asset=ml_key("model_quality"), name="holdout_error_within_threshold")

@@ -16,6 +16,7 @@ Truth files:
 - ``model_params.json``: the true parameters (time unit week; Gamma-Gamma named as in lifetimes: p, q, v).
 - ``planted_associations.csv``: the planted product pairs with their lift and support in the generated orders.
 - ``campaign_uplift.csv``: true uplift per campaign (formula in :mod:`orchestration.demo.marketing`).
+- ``campaign_orders.csv`` (order_id, campaign_id): the extra orders a campaign caused.
 - ``bad_rows.csv`` (file, row_number, rule): every noise row, by path relative to the landing folder and
   1-based data row number.
 """
@@ -558,6 +559,18 @@ def _chunk(run: _Run, ci: int, n_b: int, bad: BadRows) -> None:
         }
     )
     run.truth.append("identity.csv", ident)
+    induced = np.flatnonzero(orders.campaign >= 0)
+    run.truth.append(
+        "campaign_orders.csv",
+        pa.table(
+            {
+                "order_id": _lookup(order_ids, induced),
+                "campaign_id": _lookup(
+                    pa.array(run.camps.campaign_id, type=STRING), orders.campaign[induced]
+                ),
+            }
+        ),
+    )
     n_ord = np.bincount(orders.person, minlength=n_p)
     is_buyer = np.arange(n_p) < n_b
     pad = np.zeros(n_v)
@@ -695,6 +708,9 @@ def _write_truth(run: _Run) -> None:
         + "\n",
         encoding="utf-8",
     )
+    induced = run.out / "truth" / "campaign_orders.csv"
+    if not induced.exists():
+        induced.write_text("order_id,campaign_id\n", encoding="utf-8")
     bad = sorted(run.writer.bad)
     header = "file,row_number,rule\n"
     body = "".join(f"{f},{r},{rule}\n" for f, r, rule in bad)

@@ -167,7 +167,6 @@ def make_web(
     counts[:, LOGIN] = login_here
 
     # Build the events: explicit products for purchase lines, random ones for views and browse carts.
-    sess = np.repeat(np.arange(ns), counts.sum(axis=1))
     etype = np.concatenate([np.repeat(np.full(ns, t), counts[:, t]) for t in range(9)])
     sess = np.concatenate([np.repeat(np.arange(ns), counts[:, t]) for t in range(9)])
     product = np.full(len(sess), -1, dtype=np.int64)
@@ -184,7 +183,6 @@ def make_web(
     # Removed products are ones that were added in the same session: take the first add of the session.
     search = np.where(etype == SEARCH, rng.integers(0, len(C.SEARCH_TERMS), len(etype)), -1)
     phase = _PHASE[etype].astype(np.float64) + rng.random(len(etype)) * 0.5
-    phase[etype == PRODUCT_VIEW] -= 0.4 * (product[etype == PRODUCT_VIEW] >= 0)
     order = np.lexsort((phase, sess))
     sess, etype, product, search = sess[order], etype[order], product[order], search[order]
     ev_starts = _segment_starts(sess)

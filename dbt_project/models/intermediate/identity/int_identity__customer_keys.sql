@@ -7,7 +7,7 @@
 -- components small (a test warns above `identity_max_component_size`), and on 4 million nodes it takes
 -- seconds. Browsers (web anonymous ids) are leaves: they are attached afterwards, so the millions of them
 -- never enter the walk, and a browser linked to two different customers (a shared computer) joins neither.
-with recursive
+with
 
 edges as (
 
@@ -90,21 +90,22 @@ adjacency as (
 
 ),
 
--- (node, root): root reaches node. UNION (not UNION ALL) drops pairs already found, so the walk stops
--- once no new pair appears, whatever the component's diameter.
-walk (node_key, root_key) as (
-
-    select node_key, node_key as root_key from core_nodes
-
-    union
-
-    select adjacency.neighbour_key, walk.root_key
-    from walk
-    inner join adjacency on adjacency.node_key = walk.node_key
-
-),
-
 core_components as (
+
+    -- (node, root): root reaches node. UNION (not UNION ALL) drops pairs already found, so the walk stops
+    -- once no new pair appears, whatever the component's diameter. The recursive CTE is nested here
+    -- rather than at the top of the model so that dbt can prepend its own CTEs (unit-test fixtures).
+    with recursive walk (node_key, root_key) as (
+
+        select node_key, node_key as root_key from core_nodes
+
+        union
+
+        select adjacency.neighbour_key, walk.root_key
+        from walk
+        inner join adjacency on adjacency.node_key = walk.node_key
+
+    )
 
     select node_key, min(root_key) as component_key
     from walk

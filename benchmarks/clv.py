@@ -1,0 +1,223 @@
+"""Speed of the CLV fit on a million customers, and recovery of known parameters through the pipeline.
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/clv.py            # both parts, about two minutes on 2 cores
+    .venv/bin/python benchmarks/clv.py --quick    # 100,000 customers for the speed part
+
+Part 1 (speed): 1,000,000 customers are drawn from BG/NBD + Gamma-Gamma with the vectorised simulator
+(ages of 0-3 years at day resolution, expressed in weeks as the pipeline does). ``fit_clv`` is timed on
+all rows and on the unique (frequency, recency, T) rows with weights (the default), then the predictions
+a CLV run writes: P(alive), expected purchases over 30/90/365 days, expected order value and 12-month
+CLV. Goal: fit + predictions under 60 s.
+
+Part 2 (recovery): 50,000 customers are simulated as *transactions* and go through the whole pipeline
+(``predict_customers``: day-resolution summary, fit, holdout, churn). Goal: every BG/NBD parameter within
+7 % of the truth, and P(alive) separating the truly alive from the dropped-out among repeat buyers with
+ROC AUC ≥ 0.85. More seeds are fitted (summary + fit only) to show the spread, and the same customers are
+fitted at hour resolution to show how much merging same-day purchases moves α.
+
+Prints Markdown tables and writes benchmarks/results/clv.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from orchestration.analytics.clv import fit_clv, rfm_summary
+from orchestration.analytics.clv_simulation import simulate_bgnbd_summary, simulate_transactions
+from orchestration.analytics.customer_models import predict_customers
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "clv.json"
+
+# A plausible online shop: ~5 orders a year while active, mean dropout probability 0.25 per repeat order.
+TRUTH = {"r": 0.8, "alpha": 8.0, "a": 1.0, "b": 3.0}
+VALUE_TRUTH = {"p": 4.0, "q": 5.0, "v": 100.0}
+END = pd.Timestamp("2024-12-31")
+HISTORY_DAYS = 1095
+SPEED_GOAL_S = 60.0
+RECOVERY_GOAL = 0.07
+AUC_GOAL = 0.85
+
+
+def _errors(params: dict[str, float], truth: dict[str, float]) -> dict[str, float]:
+    return {k: params[k] / v - 1 for k, v in truth.items()}
+
+
+def _timed(func, *args, **kwargs):
+    started = time.perf_counter()
+    result = func(*args, **kwargs)
+    return result, time.perf_counter() - started
+
+
+def _day_resolution_summary(n: int, seed: int) -> pd.DataFrame:
+    """Customers aged 0-3 years with times on whole days, in weeks; mean repeat values from Gamma-Gamma."""
+    rng = np.random.default_rng(seed)
+    ages_days = rng.integers(1, HISTORY_DAYS + 1, n)
+    summary = simulate_bgnbd_summary(n, **TRUTH, T=ages_days / 7.0, seed=seed + 1)
+    summary["recency"] = np.floor(summary["recency"] * 7) / 7
+    x = summary["frequency"].to_numpy()
+    nu = rng.gamma(VALUE_TRUTH["q"], 1 / VALUE_TRUTH["v"], n)
+    # The mean of x Gamma(p, ν) orders is Gamma(p·x, ν·x).
+    mean_value = rng.gamma(VALUE_TRUTH["p"] * np.maximum(x, 1), 1 / (nu * np.maximum(x, 1)))
+    summary["monetary_value"] = np.where(x > 0, np.round(mean_value, 2), 0.0)
+    return summary
+
+
+def speed(n: int) -> dict:
+    summary, simulate_s = _timed(_day_resolution_summary, n, seed=1)
+    columns = ["frequency", "recency", "T", "monetary_value"]
+    plain, plain_s = _timed(fit_clv, summary[columns], use_unique_rows=False)
+    weighted, weighted_s = _timed(fit_clv, summary[columns])
+    weekly = summary[columns].assign(recency=np.floor(summary["recency"]), T=np.floor(summary["T"]))
+    weekly_model, weekly_s = _timed(fit_clv, weekly)
+
+    started = time.perf_counter()
+    predictions = pd.DataFrame(index=summary.index)
+    predictions["probability_alive"] = weighted.probability_alive(summary)
+    for days in (30, 90, 365):
+        predictions[f"expected_purchases_{days}d"] = weighted.expected_purchases(summary, days / 7)
+    predictions["expected_order_value"] = weighted.expected_order_value(summary)
+    predictions["clv_12m"] = weighted.clv(summary)
+    predictions["wait"] = weighted.next_purchase_wait(summary)
+    predict_s = time.perf_counter() - started
+
+    same = max(abs(weighted.params[k] / plain.params[k] - 1) for k in plain.params)
+    return {
+        "customers": n,
+        "simulate_s": simulate_s,
+        "fit_all_rows_s": plain_s,
+        "fit_unique_rows_s": weighted_s,
+        "unique_rows": weighted.diagnostics["bgnbd"]["n_unique_rows"],
+        "fit_unique_rows_weekly_s": weekly_s,
+        "unique_rows_weekly": weekly_model.diagnostics["bgnbd"]["n_unique_rows"],
+        "predict_s": predict_s,
+        "clv_total_s": weighted_s + predict_s,
+        "max_relative_param_difference_unique_vs_all": same,
+        "params": weighted.params,
+        "param_errors": _errors(weighted.params, {**TRUTH, **VALUE_TRUTH}),
+        "non_finite_predictions": int((~np.isfinite(predictions.drop(columns="wait").to_numpy())).sum()),
+        "goal_s": SPEED_GOAL_S,
+        "meets_goal": weighted_s + predict_s < SPEED_GOAL_S,
+    }
+
+
+def recovery(n: int, extra_seeds: int) -> dict:
+    transactions, truth = simulate_transactions(
+        n, **TRUTH, **VALUE_TRUTH, observation_end=END, history_days=HISTORY_DAYS, seed=1
+    )
+    (predictions, quality, model, messages), pipeline_s = _timed(
+        predict_customers, transactions, END, margin_col="margin"
+    )
+    scored = predictions.set_index("customer_id").join(truth[["alive"]])
+    repeat = scored["frequency"] > 0
+    auc = float(roc_auc_score(scored.loc[repeat, "alive"], scored.loc[repeat, "probability_alive"]))
+    errors = _errors(model.params, TRUTH)
+    figures = quality.set_index(["model", "metric", "segment"])["value"]
+    hourly = rfm_summary(transactions, "customer_id", "ordered_at", observation_end=END, freq="h",
+                         freq_multiplier=168)
+    hourly_errors = _errors(fit_clv(hourly).params, TRUTH)
+
+    seeds = []
+    for seed in range(2, 2 + extra_seeds):
+        tx, seed_truth = simulate_transactions(
+            n, **TRUTH, **VALUE_TRUTH, observation_end=END, history_days=HISTORY_DAYS, seed=seed
+        )
+        summary = rfm_summary(tx, "customer_id", "ordered_at", observation_end=END, freq="D", freq_multiplier=7)
+        fitted = fit_clv(summary)
+        rep = summary["frequency"] > 0
+        seed_auc = roc_auc_score(seed_truth["alive"].reindex(summary.index)[rep],
+                                 fitted.probability_alive(summary)[rep])
+        seeds.append({"seed": seed, "errors": _errors(fitted.params, TRUTH), "auc": float(seed_auc)})
+
+    return {
+        "customers": n,
+        "transactions": len(transactions),
+        "truth": TRUTH,
+        "params": {k: model.params[k] for k in TRUTH},
+        "errors": errors,
+        "standard_errors": model.diagnostics["bgnbd"]["standard_errors"],
+        "auc_probability_alive_repeat_buyers": auc,
+        "pipeline_s": pipeline_s,
+        "holdout_relative_aggregate_purchase_error": float(
+            figures["clv_holdout", "relative_aggregate_purchase_error", "all"]
+        ),
+        "churn_risk_auc": float(figures["churn_risk", "auc", "all"]),
+        "messages": messages,
+        "hour_resolution_errors": hourly_errors,
+        "other_seeds": seeds,
+        "goal_max_error": RECOVERY_GOAL,
+        "goal_auc": AUC_GOAL,
+        "meets_goal": max(abs(e) for e in errors.values()) <= RECOVERY_GOAL and auc >= AUC_GOAL,
+    }
+
+
+def _print(speed_result: dict, recovery_result: dict) -> None:
+    s = speed_result
+    print(f"\n### Speed: {s['customers']:,} customers (day resolution in weeks)\n")
+    print("| step | seconds | rows fitted |")
+    print("|---|---:|---:|")
+    print(f"| simulate | {s['simulate_s']:.1f} | |")
+    print(f"| fit_clv, all rows | {s['fit_all_rows_s']:.1f} | {s['customers']:,} |")
+    print(f"| fit_clv, unique rows + weights | {s['fit_unique_rows_s']:.1f} | {s['unique_rows']:,} |")
+    print(f"| fit_clv, unique rows, weekly resolution | {s['fit_unique_rows_weekly_s']:.1f} | "
+          f"{s['unique_rows_weekly']:,} |")
+    print(f"| predictions (P(alive), 3 horizons, order value, 12-month CLV, next order) | {s['predict_s']:.1f} | |")
+    print(f"| **CLV total (fit + predictions)** | **{s['clv_total_s']:.1f}** | goal < {s['goal_s']:.0f} s |")
+    print(f"\nunique-rows fit vs all-rows fit: largest relative parameter difference "
+          f"{s['max_relative_param_difference_unique_vs_all']:.1e}; non-finite predictions: "
+          f"{s['non_finite_predictions']}")
+
+    r = recovery_result
+    print(f"\n### Recovery: {r['customers']:,} simulated customers ({r['transactions']:,} orders) "
+          "through predict_customers\n")
+    print("| parameter | truth | fitted | error | SE | hour resolution error |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for k, truth in r["truth"].items():
+        print(f"| {k} | {truth:g} | {r['params'][k]:.4f} | {r['errors'][k]:+.2%} | "
+              f"{r['standard_errors'][k] / truth:.2%} | {r['hour_resolution_errors'][k]:+.2%} |")
+    print(f"\nAUC of P(alive) vs truly alive among repeat buyers: {r['auc_probability_alive_repeat_buyers']:.3f} "
+          f"(goal ≥ {r['goal_auc']}); whole pipeline {r['pipeline_s']:.1f} s; holdout aggregate error "
+          f"{r['holdout_relative_aggregate_purchase_error']:+.2%}; churn_risk AUC {r['churn_risk_auc']:.3f}")
+    if r["other_seeds"]:
+        print("\n| seed | " + " | ".join(r["truth"]) + " | AUC |")
+        print("|---|" + "---:|" * (len(r["truth"]) + 1))
+        for row in r["other_seeds"]:
+            cells = " | ".join(f"{row['errors'][k]:+.2%}" for k in r["truth"])
+            print(f"| {row['seed']} | {cells} | {row['auc']:.3f} |")
+    print(f"\nmeets goals: speed {speed_result['meets_goal']}, recovery {r['meets_goal']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100,000 customers for the speed part")
+    parser.add_argument("--customers", type=int, default=None, help="customers for the speed part")
+    parser.add_argument("--recovery-customers", type=int, default=50_000)
+    parser.add_argument("--seeds", type=int, default=4, help="extra seeds for the recovery spread")
+    args = parser.parse_args()
+    n = args.customers or (100_000 if args.quick else 1_000_000)
+
+    speed_result = speed(n)
+    recovery_result = recovery(args.recovery_customers, args.seeds)
+    _print(speed_result, recovery_result)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "speed": speed_result,
+        "recovery": recovery_result,
+    }, indent=2, default=float) + "\n", encoding="utf-8")
+    print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+-- One row per order that survived the data contracts, with its customer, money and sequence.
+with
+
+orders as (
+
+    select * from {{ ref('stg_shop__orders') }}
+
+),
+
+assigned as (
+
+    select * from {{ ref('int_orders_assigned_to_customers') }}
+
+),
+
+lines as (
+
+    select
+        order_id,
+        count(*) as line_count,
+        sum(quantity) as items,
+        sum(gross_sales) as gross_sales,
+        sum(cost) as cost
+    from {{ ref('int_order_lines_priced') }}
+    group by order_id
+
+),
+
+refunds as (
+
+    select order_id, sum(refund_amount) as refund_amount, sum(quantity) as returned_items
+    from {{ ref('stg_shop__returns') }}
+    group by order_id
+
+),
+
+joined as (
+
+    select
+        orders.order_id,
+        assigned.customer_id,
+        orders.shop_customer_id,
+        assigned.is_guest,
+        orders.email,
+        orders.ordered_at,
+        cast(orders.ordered_at as date) as order_date,
+        orders.currency,
+        orders.sales_channel,
+        orders.device,
+        orders.country,
+        orders.region,
+        orders.city,
+        orders.promotion_code,
+        coalesce(lines.line_count, 0) as line_count,
+        coalesce(lines.items, 0) as items,
+        coalesce(lines.gross_sales, 0) as gross_sales,
+        orders.discount_amount,
+        coalesce(lines.cost, 0) as cost,
+        orders.shipping_amount,
+        coalesce(refunds.refund_amount, 0) as refund_amount,
+        coalesce(refunds.returned_items, 0) as returned_items
+    from orders
+    inner join assigned on assigned.order_id = orders.order_id
+    left join lines on lines.order_id = orders.order_id
+    left join refunds on refunds.order_id = orders.order_id
+
+),
+
+final as (
+
+    select
+        order_id,
+        customer_id,
+        shop_customer_id,
+        is_guest,
+        email,
+        ordered_at,
+        order_date,
+        currency,
+        sales_channel,
+        device,
+        country,
+        region,
+        city,
+        promotion_code,
+        cast(line_count as bigint) as line_count,
+        cast(items as bigint) as items,
+        cast(gross_sales as double) as gross_sales,
+        cast(discount_amount as double) as discount_amount,
+        cast(gross_sales - discount_amount as double) as revenue,
+        cast(cost as double) as cost,
+        cast(gross_sales - discount_amount - cost as double) as gross_margin,
+        cast(shipping_amount as double) as shipping_amount,
+        cast(refund_amount as double) as refund_amount,
+        cast(returned_items as bigint) as returned_items,
+        cast(gross_sales - discount_amount - refund_amount as double) as net_revenue,
+        cast(row_number() over (
+            partition by customer_id order by ordered_at, order_id
+        ) as bigint) as order_sequence
+    from joined
+
+)
+
+select
+    final.*,
+    order_sequence = 1 as is_first_order
+from final

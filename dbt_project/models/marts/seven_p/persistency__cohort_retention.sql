@@ -1,0 +1,76 @@
+-- Persistency: monthly acquisition cohorts (month of first order) by months since the first order, with
+-- the customers still buying and the cohort's revenue. Every cohort has a row for every month up to the
+-- last month with orders, so months without any buyer show zero instead of being missing.
+with
+
+orders as (
+
+    select customer_id, ordered_at, revenue from {{ ref('fct_orders') }}
+
+),
+
+first_orders as (
+
+    select customer_id, {{ dbt.date_trunc('month', 'min(ordered_at)') }} as cohort_month
+    from orders
+    group by customer_id
+
+),
+
+cohorts as (
+
+    select cohort_month, count(*) as cohort_customers
+    from first_orders
+    group by cohort_month
+
+),
+
+months as (
+
+    select distinct {{ dbt.date_trunc('month', 'ordered_at') }} as activity_month from orders
+
+),
+
+grid as (
+
+    select cohorts.cohort_month, cohorts.cohort_customers, months.activity_month
+    from cohorts
+    inner join months on months.activity_month >= cohorts.cohort_month
+
+),
+
+activity as (
+
+    select
+        first_orders.cohort_month,
+        {{ dbt.date_trunc('month', 'orders.ordered_at') }} as activity_month,
+        count(distinct orders.customer_id) as active_customers,
+        count(*) as orders,
+        sum(orders.revenue) as revenue
+    from orders
+    inner join first_orders on first_orders.customer_id = orders.customer_id
+    group by 1, 2
+
+),
+
+final as (
+
+    select
+        cast(grid.cohort_month as date) as cohort_month,
+        cast({{ dbt.datediff('grid.cohort_month', 'grid.activity_month', 'month') }} as bigint)
+            as months_since_first_order,
+        cast(grid.activity_month as date) as activity_month,
+        cast(grid.cohort_customers as bigint) as cohort_customers,
+        cast(coalesce(activity.active_customers, 0) as bigint) as active_customers,
+        cast(1.0 * coalesce(activity.active_customers, 0) / grid.cohort_customers as double) as retention_rate,
+        cast(coalesce(activity.orders, 0) as bigint) as orders,
+        cast(coalesce(activity.revenue, 0) as double) as revenue,
+        cast(coalesce(activity.revenue, 0) / grid.cohort_customers as double) as revenue_per_cohort_customer
+    from grid
+    left join activity
+        on activity.cohort_month = grid.cohort_month
+        and activity.activity_month = grid.activity_month
+
+)
+
+select * from final
