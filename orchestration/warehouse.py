@@ -26,13 +26,14 @@ ML_TABLES = {
         confidence double, lift double, leverage double, conviction double
     """,
     "model_quality": """
-        model varchar, metric varchar, segment varchar, value double, threshold double, passed boolean,
-        computed_at timestamptz
+        model varchar, metric varchar, segment varchar, value double, lower_bound double, upper_bound double,
+        threshold double, passed boolean, computed_at timestamptz
     """,
     "bundles": """
-        product_a varchar, product_b varchar, support double, confidence double, lift double,
-        combined_list_price double, combined_unit_cost double, suggested_discount_pct double,
-        bundle_price double
+        product_a varchar, product_b varchar, count bigint, support double, lift double,
+        confidence_a_to_b double, confidence_b_to_a double, combined_list_price double,
+        combined_unit_cost double, combined_margin double, suggested_discount_pct double, bundle_price double,
+        bundle_margin double, margin_kept double
     """,
 }
 
@@ -65,8 +66,9 @@ def replace_table(con: duckdb.DuckDBPyConnection, schema: str, name: str, frame)
     try:
         if schema == "ml" and name in ML_TABLES:
             ensure_ml_tables(con)
-            cols = [c.strip().split()[0] for c in ML_TABLES[name].split(",")]
-            select = ", ".join(c if c.startswith('"') else f'"{c}"' for c in cols)
+            cols = [c.strip().split()[0].strip('"') for c in ML_TABLES[name].split(",")]
+            # By name, so a model may add or omit columns; what it omits is null.
+            select = ", ".join(f'"{c}"' if c in frame.columns else f'null as "{c}"' for c in cols)
             con.execute(f"delete from ml.{name}")
             con.execute(f"insert into ml.{name} select {select} from _ecrm_frame")
         else:

@@ -27,14 +27,23 @@ END = pd.Timestamp("2024-12-31")
 
 @pytest.fixture
 def orders() -> pd.DataFrame:
-    return pd.DataFrame({
-        "customer_id": ["a", "a", "a", "b", "b", "c", "d"],
-        "ordered_at": pd.to_datetime([
-            "2024-01-01 09:00", "2024-01-01 18:00", "2024-03-01 00:00", "2024-02-15 00:00", "2024-06-01 00:00",
-            "2024-03-31 12:00", "2024-04-02 00:00",
-        ]),
-        "revenue": [10.0, 5.0, 30.0, 20.0, 40.0, 8.0, 99.0],
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "a", "b", "b", "c", "d"],
+            "ordered_at": pd.to_datetime(
+                [
+                    "2024-01-01 09:00",
+                    "2024-01-01 18:00",
+                    "2024-03-01 00:00",
+                    "2024-02-15 00:00",
+                    "2024-06-01 00:00",
+                    "2024-03-31 12:00",
+                    "2024-04-02 00:00",
+                ]
+            ),
+            "revenue": [10.0, 5.0, 30.0, 20.0, 40.0, 8.0, 99.0],
+        }
+    )
 
 
 def test_churn_labels_mark_customers_without_a_purchase_in_the_horizon(orders):
@@ -98,11 +107,14 @@ def test_compare_churn_models_keeps_the_best_auc():
     rng = np.random.default_rng(1)
     signal = rng.normal(size=5000)
     y = (rng.uniform(size=signal.size) < 1 / (1 + np.exp(-2 * signal))).astype(int)
-    best, table = compare_churn_models(y, {
-        "noise": rng.uniform(size=signal.size),
-        "good": 1 / (1 + np.exp(-2 * signal)),
-        "weak": 1 / (1 + np.exp(-(signal + rng.normal(scale=2, size=signal.size)))),
-    })
+    best, table = compare_churn_models(
+        y,
+        {
+            "noise": rng.uniform(size=signal.size),
+            "good": 1 / (1 + np.exp(-2 * signal)),
+            "weak": 1 / (1 + np.exp(-(signal + rng.normal(scale=2, size=signal.size)))),
+        },
+    )
     assert best == "good"
     assert table["model"].tolist() == ["good", "weak", "noise"]
     assert table["auc"].is_monotonic_decreasing
@@ -113,13 +125,17 @@ def _labelled_cutoffs(seed: int, n: int = 4000) -> pd.DataFrame:
     frames = []
     for cutoff in pd.to_datetime(["2024-06-30", "2024-09-30"]):
         signal = rng.normal(size=n)
-        frames.append(pd.DataFrame({
-            "cutoff": cutoff,
-            "signal": signal,
-            "noise": rng.normal(size=n),
-            "flag": rng.uniform(size=n) < 0.5,
-            "churned": (rng.uniform(size=n) < 1 / (1 + np.exp(-2.5 * signal))).astype(int),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "cutoff": cutoff,
+                    "signal": signal,
+                    "noise": rng.normal(size=n),
+                    "flag": rng.uniform(size=n) < 0.5,
+                    "churned": (rng.uniform(size=n) < 1 / (1 + np.exp(-2.5 * signal))).astype(int),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -155,17 +171,28 @@ def test_classifier_input_errors():
 
 def test_engagement_features_let_the_classifier_win():
     transactions, truth = simulate_transactions(
-        8000, r=0.6, alpha=10.0, a=0.8, b=3.0, p=4.0, q=5.0, v=100.0, observation_end=END,
-        history_days=1095, seed=5,
+        8000,
+        r=0.6,
+        alpha=10.0,
+        a=0.8,
+        b=3.0,
+        p=4.0,
+        q=5.0,
+        v=100.0,
+        observation_end=END,
+        history_days=1095,
+        seed=5,
     )
     # An engagement signal that sees the latent state: sessions only for customers still alive at the end
     # (so alive at every earlier cutoff too), in proportion to their purchase rate. BG/NBD cannot see it.
     rng = np.random.default_rng(6)
     sessions = rng.poisson(40 * truth["lam"].to_numpy() * truth["alive"].to_numpy())
-    engagement = pd.concat([
-        pd.DataFrame({"customer_id": truth.index, "as_of": as_of, "web_sessions_30d": sessions})
-        for as_of in (END - pd.Timedelta(days=180), END - pd.Timedelta(days=90), END)
-    ])
+    engagement = pd.concat(
+        [
+            pd.DataFrame({"customer_id": truth.index, "as_of": as_of, "web_sessions_30d": sessions})
+            for as_of in (END - pd.Timedelta(days=180), END - pd.Timedelta(days=90), END)
+        ]
+    )
     predictions, quality, _, messages = predict_customers(
         transactions, END, features=engagement, computed_at="2025-01-01", random_state=0
     )
@@ -183,8 +210,17 @@ def test_engagement_features_let_the_classifier_win():
 
 def test_bgnbd_scores_are_kept_when_there_is_no_classifier():
     transactions, _ = simulate_transactions(
-        4000, r=0.6, alpha=10.0, a=0.8, b=3.0, p=4.0, q=5.0, v=100.0, observation_end=END,
-        history_days=1095, seed=7,
+        4000,
+        r=0.6,
+        alpha=10.0,
+        a=0.8,
+        b=3.0,
+        p=4.0,
+        q=5.0,
+        v=100.0,
+        observation_end=END,
+        history_days=1095,
+        seed=7,
     )
     predictions, quality, model, _ = predict_customers(
         transactions, END, churn_classifier=None, min_repeat_customers=100, computed_at="2025-01-01"
@@ -193,6 +229,9 @@ def test_bgnbd_scores_are_kept_when_there_is_no_classifier():
     assert models == {"churn_bgnbd_alive", "churn_bgnbd_no_purchase", "churn_risk"}
     chosen = predictions["churn_model"].iloc[0]
     summary = predictions.set_index("customer_id")[["frequency", "recency", "T"]]
-    expected = (1 - model.probability_alive(summary) if chosen == "bgnbd_alive"
-                else model.probability_no_purchase(summary, 90 / 7))
+    expected = (
+        1 - model.probability_alive(summary)
+        if chosen == "bgnbd_alive"
+        else model.probability_no_purchase(summary, 90 / 7)
+    )
     np.testing.assert_allclose(predictions["churn_risk"], expected.to_numpy())

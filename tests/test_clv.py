@@ -69,8 +69,11 @@ def cdnow_master() -> pd.DataFrame:
 def cdnow_sample() -> pd.DataFrame:
     """The 2,357-customer CDNOW sample behind the published fits, as transactions."""
     frame = pd.read_csv(
-        DATASETS / "CDNOW_sample.txt", sep=r"\s+", header=None,
-        names=["master_id", "customer_id", "date", "cds", "value"], dtype={"date": str},
+        DATASETS / "CDNOW_sample.txt",
+        sep=r"\s+",
+        header=None,
+        names=["master_id", "customer_id", "date", "cds", "value"],
+        dtype={"date": str},
     )
     frame["date"] = pd.to_datetime(frame["date"], format="%Y%m%d")
     return frame
@@ -120,8 +123,9 @@ def test_gamma_gamma_reproduces_published_fit_on_946_repeat_buyers(cdnow_model):
 
 def test_day_resolution_in_weeks_rebuilds_the_published_cdnow_summary(cdnow_sample):
     published = load_cdnow_summary(index_col=[0])
-    ours = rfm_summary(cdnow_sample, "customer_id", "date", observation_end="1997-09-30", freq="D",
-                       freq_multiplier=7)
+    ours = rfm_summary(
+        cdnow_sample, "customer_id", "date", observation_end="1997-09-30", freq="D", freq_multiplier=7
+    )
     assert len(ours) == len(published) == 2357
     ours = ours.loc[published.index]
     assert (ours["frequency"].to_numpy() == published["frequency"].to_numpy()).all()
@@ -147,11 +151,23 @@ def test_weighted_unique_rows_give_the_plain_fit(cdnow_model):
 @pytest.mark.parametrize(("freq", "multiplier"), [("D", 1), ("W", 1), ("D", 7)])
 def test_rfm_summary_equals_lifetimes_on_cdnow_master(cdnow_master, freq, multiplier):
     expected = summary_data_from_transaction_data(
-        cdnow_master, "customer_id", "date", "dollar_value", observation_period_end="1998-03-31",
-        freq=freq, freq_multiplier=multiplier,
+        cdnow_master,
+        "customer_id",
+        "date",
+        "dollar_value",
+        observation_period_end="1998-03-31",
+        freq=freq,
+        freq_multiplier=multiplier,
     ).sort_index()
-    ours = rfm_summary(cdnow_master, "customer_id", "date", "dollar_value", observation_end="1998-03-31",
-                       freq=freq, freq_multiplier=multiplier)
+    ours = rfm_summary(
+        cdnow_master,
+        "customer_id",
+        "date",
+        "dollar_value",
+        observation_end="1998-03-31",
+        freq=freq,
+        freq_multiplier=multiplier,
+    )
     assert len(ours) == 23_570
     pd.testing.assert_frame_equal(ours, expected, check_index_type=False, check_names=False)
 
@@ -163,21 +179,30 @@ def test_rfm_summary_without_values_and_with_time_zones():
     ours = rfm_summary(transactions, "id", "date", freq="D")
     pd.testing.assert_frame_equal(ours, expected, check_index_type=False, check_names=False)
     # The warehouse stores TIMESTAMPTZ: aware timestamps are read as UTC days.
-    aware = transactions.assign(date=transactions["date"].dt.tz_localize("UTC").dt.tz_convert("Europe/Berlin"))
+    aware = transactions.assign(
+        date=transactions["date"].dt.tz_localize("UTC").dt.tz_convert("Europe/Berlin")
+    )
     pd.testing.assert_frame_equal(rfm_summary(aware, "id", "date", freq="D"), ours)
 
 
 def test_margin_summary_uses_the_same_repeat_periods():
-    tx = pd.DataFrame({
-        "c": ["a", "a", "a", "a", "b"],
-        "t": pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-03", "2024-02-01", "2024-01-10"]),
-        "rev": [10.0, 20.0, 5.0, 40.0, 7.0],
-        "mar": [1.0, -3.0, 1.0, 6.0, 2.0],
-    })
+    tx = pd.DataFrame(
+        {
+            "c": ["a", "a", "a", "a", "b"],
+            "t": pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-03", "2024-02-01", "2024-01-10"]),
+            "rev": [10.0, 20.0, 5.0, 40.0, 7.0],
+            "mar": [1.0, -3.0, 1.0, 6.0, 2.0],
+        }
+    )
     out = rfm_summary(tx, "c", "t", "rev", observation_end="2024-03-01", freq="D", margin_col="mar")
     # a: first day 01-01, repeats on 01-03 (two orders summed: 25 / −2) and 02-01 (40 / 6).
-    assert out.loc["a"].to_dict() == {"frequency": 2.0, "recency": 31.0, "T": 60.0,
-                                      "monetary_value": 32.5, "margin_value": 2.0}
+    assert out.loc["a"].to_dict() == {
+        "frequency": 2.0,
+        "recency": 31.0,
+        "T": 60.0,
+        "monetary_value": 32.5,
+        "margin_value": 2.0,
+    }
     assert out.loc["b", "monetary_value"] == 0.0
     assert out.loc["b", "margin_value"] == 0.0
 
@@ -185,15 +210,28 @@ def test_margin_summary_uses_the_same_repeat_periods():
 @pytest.mark.parametrize(("freq", "multiplier"), [("D", 1), ("W", 1)])
 def test_calibration_and_holdout_summary_equals_lifetimes(cdnow_master, freq, multiplier):
     expected = calibration_and_holdout_data(
-        cdnow_master, "customer_id", "date", "1997-09-30", "1998-06-30", freq=freq,
-        freq_multiplier=multiplier, monetary_value_col="dollar_value",
+        cdnow_master,
+        "customer_id",
+        "date",
+        "1997-09-30",
+        "1998-06-30",
+        freq=freq,
+        freq_multiplier=multiplier,
+        monetary_value_col="dollar_value",
     ).sort_index()
     ours = calibration_and_holdout_summary(
-        cdnow_master, "customer_id", "date", "1997-09-30", "1998-06-30", freq=freq,
-        freq_multiplier=multiplier, monetary_col="dollar_value",
+        cdnow_master,
+        "customer_id",
+        "date",
+        "1997-09-30",
+        "1998-06-30",
+        freq=freq,
+        freq_multiplier=multiplier,
+        monetary_col="dollar_value",
     )
-    pd.testing.assert_frame_equal(ours, expected, check_index_type=False, check_names=False,
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(
+        ours, expected, check_index_type=False, check_names=False, check_dtype=False
+    )
 
 
 def test_predictions_equal_lifetimes(cdnow_model):
@@ -205,17 +243,23 @@ def test_predictions_equal_lifetimes(cdnow_model):
 
     np.testing.assert_allclose(
         cdnow_model.expected_purchases(summary, 39),
-        bg.conditional_expected_number_of_purchases_up_to_time(39, x, t_x, big_t), rtol=1e-5,
+        bg.conditional_expected_number_of_purchases_up_to_time(39, x, t_x, big_t),
+        rtol=1e-5,
     )
-    np.testing.assert_allclose(cdnow_model.probability_alive(summary),
-                               bg.conditional_probability_alive(x, t_x, big_t), rtol=1e-5)
+    np.testing.assert_allclose(
+        cdnow_model.probability_alive(summary), bg.conditional_probability_alive(x, t_x, big_t), rtol=1e-5
+    )
     np.testing.assert_allclose(
         cdnow_model.expected_order_value(summary),
-        gg.conditional_expected_average_profit(x, summary["monetary_value"]), rtol=1e-5,
+        gg.conditional_expected_average_profit(x, summary["monetary_value"]),
+        rtol=1e-5,
     )
-    expected_clv = gg.customer_lifetime_value(bg, x, t_x, big_t, summary["monetary_value"], time=12,
-                                              discount_rate=0.01, freq="W")
-    np.testing.assert_allclose(cdnow_model.clv(summary, months=12, discount_rate=0.01), expected_clv, rtol=1e-5)
+    expected_clv = gg.customer_lifetime_value(
+        bg, x, t_x, big_t, summary["monetary_value"], time=12, discount_rate=0.01, freq="W"
+    )
+    np.testing.assert_allclose(
+        cdnow_model.clv(summary, months=12, discount_rate=0.01), expected_clv, rtol=1e-5
+    )
     # CDNOW's 39-week holdout had 1,882 repeat purchase days; the model expects about 1,653.
     assert cdnow_model.expected_purchases(summary, 39).sum() == pytest.approx(1653.4, abs=1)
 
@@ -228,7 +272,11 @@ def test_next_purchase_quantities_are_consistent(cdnow_model):
     t = 1e-3
     likely = p_alive > 0.05
     p_buy = 1 - cdnow_model.probability_no_purchase(summary, t)
-    rate = p_alive * (cdnow_model.params["r"] + summary["frequency"]) / (cdnow_model.params["alpha"] + summary["T"])
+    rate = (
+        p_alive
+        * (cdnow_model.params["r"] + summary["frequency"])
+        / (cdnow_model.params["alpha"] + summary["T"])
+    )
     np.testing.assert_allclose((p_buy / t)[likely], rate[likely], rtol=1e-3)
     np.testing.assert_allclose(cdnow_model.expected_purchases(summary, t) / t, rate, rtol=1e-3)
     # The median wait is where P(no purchase) crosses ½, and there is none when P(alive) ≤ ½.
@@ -239,7 +287,9 @@ def test_next_purchase_quantities_are_consistent(cdnow_model):
     assert finite.sum() > 100
     np.testing.assert_allclose(at_wait, 0.5, atol=1e-9)
     # A longer window never makes a purchase less likely.
-    assert (cdnow_model.probability_no_purchase(summary, 52) <= cdnow_model.probability_no_purchase(summary, 13)).all()
+    assert (
+        cdnow_model.probability_no_purchase(summary, 52) <= cdnow_model.probability_no_purchase(summary, 13)
+    ).all()
 
 
 def test_save_and_load_give_identical_predictions(cdnow_model, tmp_path):
@@ -252,8 +302,12 @@ def test_save_and_load_give_identical_predictions(cdnow_model, tmp_path):
     assert loaded.params == cdnow_model.params
     assert loaded.diagnostics["bgnbd"]["n_unique_rows"] == cdnow_model.diagnostics["bgnbd"]["n_unique_rows"]
     for method in ("probability_alive", "expected_order_value", "clv", "next_purchase_wait"):
-        pd.testing.assert_series_equal(getattr(loaded, method)(summary), getattr(cdnow_model, method)(summary))
-    pd.testing.assert_series_equal(loaded.expected_purchases(summary, 13), cdnow_model.expected_purchases(summary, 13))
+        pd.testing.assert_series_equal(
+            getattr(loaded, method)(summary), getattr(cdnow_model, method)(summary)
+        )
+    pd.testing.assert_series_equal(
+        loaded.expected_purchases(summary, 13), cdnow_model.expected_purchases(summary, 13)
+    )
 
 
 # --- non-positive values, fallbacks, failures ---------------------------------------------------------
@@ -305,8 +359,9 @@ def test_gamma_gamma_with_undefined_mean_raises_a_clear_error():
     x = rng.integers(1, 10, 3000).astype(float)
     # ν ~ Gamma(q = 0.6): mean order value v·p/(q − 1) does not exist, lifetimes fits q < 1.
     nu = rng.gamma(0.6, 1 / 50, x.size)
-    summary = pd.DataFrame({"frequency": x, "recency": x, "T": x + 5,
-                            "monetary_value": rng.gamma(3 * x, 1 / (nu * x))})
+    summary = pd.DataFrame(
+        {"frequency": x, "recency": x, "T": x + 5, "monetary_value": rng.gamma(3 * x, 1 / (nu * x))}
+    )
     with pytest.raises(ClvFitError, match=r"q = .* <= 1"):
         fit_clv(summary)
 
@@ -377,13 +432,35 @@ def test_refund_rows_are_not_purchases(simulated):
     transactions, _ = simulated
     small = transactions.loc[transactions["customer_id"] < "C0003000"]
     first_rows = small.drop_duplicates("customer_id").head(5)
-    refunds = first_rows.assign(ordered_at=first_rows["ordered_at"] + pd.Timedelta(days=20),
-                                revenue=-first_rows["revenue"], margin=-first_rows["margin"])
+    refunds = first_rows.assign(
+        ordered_at=first_rows["ordered_at"] + pd.Timedelta(days=20),
+        revenue=-first_rows["revenue"],
+        margin=-first_rows["margin"],
+    )
     kwargs = {"min_repeat_customers": 100, "computed_at": "2025-01-01", "churn_classifier": None}
     base, *_ = predict_customers(small, SIM_END, **kwargs)
     with_refunds, _, _, messages = predict_customers(pd.concat([small, refunds]), SIM_END, **kwargs)
     pd.testing.assert_series_equal(with_refunds["frequency"], base["frequency"])
     assert any("5 rows with a negative revenue" in m for m in messages)
+    # Without a value column the transaction model still runs; value columns are empty.
+    counts_only, *_ = predict_customers(small, SIM_END, monetary_col=None, **kwargs)
+    pd.testing.assert_series_equal(counts_only["probability_alive"], base["probability_alive"])
+    assert counts_only[["monetary_value", "expected_order_value", "clv_12m"]].isna().all().all()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"recency": [5.0, 12.0]}, r"recency must lie in \[0, T\]"),
+        ({"frequency": [0.5, 1.0]}, "whole number"),
+        ({"recency": [1.0, 2.0], "frequency": [0.0, 1.0]}, "recency must be 0"),
+        ({"T": [np.nan, 10.0]}, "missing or infinite"),
+    ],
+)
+def test_malformed_summaries_are_rejected_before_fitting(change, message):
+    summary = pd.DataFrame({"frequency": [1.0, 1.0], "recency": [5.0, 2.0], "T": [10.0, 10.0]})
+    with pytest.raises(ValueError, match=message):
+        fit_clv(summary.assign(**change))
 
 
 # --- eligibility and holdout checks --------------------------------------------------------------------
@@ -415,8 +492,9 @@ def test_ineligible_shop_gets_an_empty_frame_and_a_message(simulated):
 
 
 def test_holdout_validation_on_cdnow(cdnow_sample):
-    quality = holdout_validation(cdnow_sample, "customer_id", "date", "value", "1997-09-30", "1998-06-30",
-                                 computed_at="2025-01-01")
+    quality = holdout_validation(
+        cdnow_sample, "customer_id", "date", "value", "1997-09-30", "1998-06-30", computed_at="2025-01-01"
+    )
     figures = quality.set_index(["metric", "segment"])["value"]
     assert figures["actual_total_purchases", "all"] == 1882
     assert figures["predicted_total_purchases", "all"] == pytest.approx(1653.4, abs=1)
@@ -424,13 +502,17 @@ def test_holdout_validation_on_cdnow(cdnow_sample):
     assert figures["purchases_rmse", "all"] >= figures["purchases_mae", "all"] > 0
     assert figures["purchases_mae_skill", "all"] > 0.1
     assert figures["spearman_value", "all"] > 0.3
-    assert sum(figures["n_customers", f"frequency_cal={k}"] for k in ["0", "1", "2", "3", "4", "5", "6", "7+"]) == 2357
+    assert (
+        sum(figures["n_customers", f"frequency_cal={k}"] for k in ["0", "1", "2", "3", "4", "5", "6", "7+"])
+        == 2357
+    )
     assert quality_ok(quality) == (True, [])
 
 
 def test_holdout_predictions_return_the_calibration_model(cdnow_sample):
-    holdout, model = holdout_predictions(cdnow_sample, "customer_id", "date", "value", "1997-09-30",
-                                         "1998-06-30")
+    holdout, model = holdout_predictions(
+        cdnow_sample, "customer_id", "date", "value", "1997-09-30", "1998-06-30"
+    )
     errors = _relative_errors(model.params, PUBLISHED_BGNBD)
     assert all(abs(e) < 0.005 for e in errors.values()), errors
     assert holdout["duration_holdout"].iloc[0] == 39

@@ -22,15 +22,16 @@
 {%- endmacro %}
 
 {#
-    A phone nobody really owns: a run of seven equal digits (0000000000) or a straight sequence
-    (0123456789). Real subscriber numbers essentially never contain either.
+    A phone nobody really owns: the last seven digits all equal (0000000000 becomes +49000000000) or a
+    straight sequence (0123456789, 987654321). A real subscriber number essentially never ends in seven
+    equal digits, while runs inside a number (+49 151 0000001) are ordinary and not flagged.
 #}
 {% macro is_placeholder_phone(phone_e164) -%}
     (
-        {%- for d in range(10) %}
-        {{ phone_e164 }} like '%{{ (d | string) * 7 }}%' or
-        {%- endfor %}
-        {{ phone_e164 }} like '%123456789%'
+        right({{ phone_e164 }}, 7) in (
+            {%- for d in range(10) %}'{{ (d | string) * 7 }}'{{ ', ' if not loop.last }}{% endfor -%}
+        )
+        or {{ phone_e164 }} like '%123456789%'
         or {{ phone_e164 }} like '%987654321%'
     )
 {%- endmacro %}

@@ -194,7 +194,7 @@ def predict_customers(
     observation_end: Any,
     customer_col: str = "customer_id",
     datetime_col: str = "ordered_at",
-    monetary_col: str = "revenue",
+    monetary_col: str | None = "revenue",
     margin_col: str | None = None,
     features: FeatureSource = None,
     *,
@@ -227,7 +227,8 @@ def predict_customers(
     each churn cutoff (observation_end − 2·horizon, − horizon, and observation_end); numeric columns only.
 
     Returns ``(predictions, model_quality, model, messages)``: ``predictions`` has one row per customer and
-    ``PREDICTION_COLUMNS`` (``clv_margin_12m`` is NaN without ``margin_col``); ``model_quality`` is the tidy
+    ``PREDICTION_COLUMNS`` (``clv_margin_12m`` is NaN without ``margin_col``, every value column is NaN
+    without ``monetary_col``); ``model_quality`` is the tidy
     table of :mod:`~orchestration.analytics.validation` (fit diagnostics, holdout errors, churn AUC and
     calibration per candidate, permutation importance, eligibility); ``model`` is the full-period
     :class:`ClvModel` or None. An ineligible shop (or a fit that fails even with the fallback
@@ -256,8 +257,8 @@ def predict_customers(
                 "purchases, and left out."
             )
         keep &= ~(value < 0)
-    rows = transactions.loc[keep, [customer_col, datetime_col, *value_cols]].copy()
-    rows[datetime_col] = times.loc[keep]
+    rows = transactions.loc[keep, [customer_col, datetime_col, *value_cols]].reset_index(drop=True)
+    rows[datetime_col] = times.to_numpy()[keep]
 
     summary = rfm_summary(
         rows,
@@ -309,14 +310,17 @@ def predict_customers(
     quality.extend(_model_quality_from_fit(model, stamp))
 
     out = pd.DataFrame(index=summary.index)
-    out[["frequency", "recency", "T", "monetary_value"]] = summary[
-        ["frequency", "recency", "T", "monetary_value"]
-    ]
+    out[["frequency", "recency", "T"]] = summary[["frequency", "recency", "T"]]
+    out["monetary_value"] = summary["monetary_value"] if monetary_col else math.nan
     out["probability_alive"] = model.probability_alive(summary)
     for days in (30, 90, 365):
         out[f"expected_purchases_{days}d"] = model.expected_purchases(summary, days / unit_days)
-    out["expected_order_value"] = model.expected_order_value(summary)
-    out["clv_12m"] = model.clv(summary, months=clv_months, discount_rate=discount_rate)
+    if monetary_col:
+        out["expected_order_value"] = model.expected_order_value(summary)
+        out["clv_12m"] = model.clv(summary, months=clv_months, discount_rate=discount_rate)
+    else:
+        out["expected_order_value"] = math.nan
+        out["clv_12m"] = math.nan
     out["clv_margin_12m"] = (
         model.clv(summary, months=clv_months, discount_rate=discount_rate, value="margin")
         if margin_col
@@ -371,27 +375,27 @@ def predict_customers(
 
     # Churn risk: BG/NBD scores vs a classifier, compared on the same labels at the latest cutoff.
     out["churn_risk"], out["churn_model"] = _churn(
-        rows,
-        summary,
-        model,
-        cal_model if holdout_days == churn_horizon_days else None,
-        end,
-        customer_col,
-        datetime_col,
-        monetary_col,
-        features,
-        freq,
-        freq_multiplier,
-        penalizer_coef,
-        churn_horizon_days,
-        churn_classifier,
-        min_repeat_customers,
-        min_history_days,
-        random_state,
-        thresholds,
-        stamp,
-        quality,
-        messages,
+        rows=rows,
+        summary=summary,
+        model=model,
+        eval_model=cal_model if holdout_days == churn_horizon_days else None,
+        end=end,
+        customer_col=customer_col,
+        datetime_col=datetime_col,
+        monetary_col=monetary_col,
+        features=features,
+        freq=freq,
+        freq_multiplier=freq_multiplier,
+        penalizer_coef=penalizer_coef,
+        horizon=churn_horizon_days,
+        classifier_kind=churn_classifier,
+        min_repeat_customers=min_repeat_customers,
+        min_history_days=min_history_days,
+        random_state=random_state,
+        thresholds=thresholds,
+        stamp=stamp,
+        quality=quality,
+        messages=messages,
     )
     out["churn_band"] = churn_bands(out["churn_risk"], churn_band_thresholds)
 
@@ -401,6 +405,7 @@ def predict_customers(
 
 
 def _churn(
+    *,
     rows,
     summary,
     model,
@@ -423,6 +428,7 @@ def _churn(
     quality,
     messages,
 ) -> tuple[pd.Series, str]:
+    """churn_risk at ``end`` and the name of the model it comes from; appends quality rows and messages."""
     horizon_units = horizon / time_unit_days(freq, freq_multiplier)
     eval_cutoff = end - pd.Timedelta(days=horizon)
     train_cutoff = eval_cutoff - pd.Timedelta(days=horizon)

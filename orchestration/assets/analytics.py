@@ -4,8 +4,6 @@ Each asset reads marts, calls plain functions from ``orchestration.analytics`` a
 that dbt reads back as a source.
 """
 
-from __future__ import annotations
-
 import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,6 +73,8 @@ def customer_models(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             min_history_days=eligibility["min_history_days"],
         )  # fmt: skip
         predictions = predictions.assign(predicted_at=datetime.now(UTC))
+        # One threshold column for readers that want a single number: the bound the metric must respect.
+        quality = quality.assign(threshold=quality["upper_bound"].fillna(quality["lower_bound"]))
         n_pred = replace_table(con, ML, "customer_predictions", predictions)
         n_quality = replace_table(con, ML, "model_quality", quality)
     for message in messages:

@@ -5,8 +5,6 @@ The project is split in two asset groups around the Python models: everything th
 the predictions exist. Two definitions make that order explicit instead of relying on subsetting.
 """
 
-from __future__ import annotations
-
 import os
 from collections.abc import Mapping
 from typing import Any

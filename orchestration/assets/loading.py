@@ -1,7 +1,5 @@
 """One load asset per landing entity (``raw/<source>__<entity>``) and its contract checks."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import dagster as dg
@@ -85,10 +83,9 @@ def build_contract_checks(contract: Contract) -> list[dg.AssetChecksDefinition]:
 
     @dg.asset_check(asset=key, name="primary_key_unique", blocking=True)
     def primary_key_unique(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        """Event entities: one row per key. Snapshot entities: one row per key and version."""
-        cols = [*contract.primary_key]
-        if contract.kind == "snapshot":
-            cols += [contract.version_column] if contract.version_column else ["_source_file"]
+        """Event entities: one row per key. Snapshot entities: one row per key within each export file
+        (the same version may arrive in several exports; staging keeps the latest)."""
+        cols = [*contract.primary_key] + (["_source_file"] if contract.kind == "snapshot" else [])
         key_sql = ", ".join(q(c) for c in cols)
         with warehouse.connect(read_only=True) as con:
             dupes = con.execute(
