@@ -4,11 +4,12 @@
 It chains :mod:`~orchestration.analytics.clv` (BG/NBD + Gamma-Gamma), :mod:`~orchestration.analytics.validation`
 (holdout check) and :mod:`~orchestration.analytics.churn` (classifier vs BG/NBD).
 
-DECISION — eligibility. Like the commercial tools that ship predictive CLV (Shopify and Klaviyo both ask for
-a minimum of repeat customers and order history before showing predictions), no predictions are made for
-a shop with fewer than 500 repeat customers or less than 180 days of history: a BG/NBD fit on less is
-dominated by its priors and its numbers would look more certain than they are. The caller gets an empty
-frame with the right columns and a message saying what is missing.
+DECISION — eligibility. Commercial tools gate predictive CLV on history: Klaviyo shows predictions only
+with at least 500 customers who have ordered, 180 days of order history, recent orders and some customers
+with 3+ orders. Here a shop needs at least 500 *repeat* customers and 180 days of history, because BG/NBD
+learns purchase rates and dropout only from repeat buyers; with fewer its estimates are dominated by noise
+and would look more certain than they are. The caller gets an empty frame with the right columns and a
+message saying what is missing.
 
 DECISION — next order date. ``expected_next_order_date`` is the date by which the customer is more likely
 than not to have ordered again: the median of the time to her next purchase under BG/NBD, solving

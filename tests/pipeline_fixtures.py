@@ -1,0 +1,131 @@
+"""One generated, loaded and dbt-built warehouse per test session, shared by the dbt and identity tests.
+
+Building costs about half a minute (generate, load through the contracts, ``dbt build``), so the result is
+cached per (customers, seed) for the whole session whichever test module asks first. dbt runs in-process
+through ``dbtRunner`` against a warehouse and target folder inside pytest's temporary directory, so the repo's
+own ``dbt_project/target`` and any developer warehouse are never touched.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DBT_PROJECT = REPO / "dbt_project"
+
+# The schemas of the tables the Python assets write back into `ml` (dbt reads them as sources). Created
+# empty here, as the assets guarantee they exist before dbt runs.
+ML_TABLES = {
+    "customer_predictions": (
+        "customer_id varchar, frequency double, recency double, \"T\" double, monetary_value double, "
+        "probability_alive double, expected_purchases_30d double, expected_purchases_90d double, "
+        "expected_purchases_365d double, expected_order_value double, clv_12m double, clv_margin_12m double, "
+        "churn_risk double, churn_band varchar, expected_next_order_date date, predicted_at timestamptz"
+    ),
+    "recommendations": (
+        "customer_id varchar, \"rank\" integer, product_id varchar, score double, reason varchar, "
+        "\"source\" varchar"
+    ),
+    "association_rules": (
+        "\"level\" varchar, antecedents varchar, consequents varchar, n_items integer, support double, "
+        "confidence double, lift double, leverage double, conviction double"
+    ),
+    "model_quality": (
+        "model varchar, metric varchar, segment varchar, value double, threshold double, passed boolean, "
+        "computed_at timestamptz"
+    ),
+}
+
+# One data set serves both test modules: big enough for identity resolution to be measured on thousands
+# of records, small enough for one build in well under a minute.
+CUSTOMERS = 2_000
+SEED = 11
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """Where a built demo pipeline lives."""
+
+    root: Path
+    landing: Path
+    truth: Path
+    warehouse: Path
+    target: Path
+
+
+_BUILT: dict[tuple[int, int], Pipeline] = {}
+
+
+def create_ml_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the empty ``ml`` tables dbt reads as sources (as the Python assets would)."""
+    con.execute("create schema if not exists ml")
+    for name, columns in ML_TABLES.items():
+        con.execute(f"create table if not exists ml.{name} ({columns})")
+
+
+def run_dbt(pipeline: Pipeline, *args: str) -> None:
+    """Run one dbt command on the pipeline's warehouse; fail the test with dbt's error when it fails."""
+    from dbt.cli.main import dbtRunner
+
+    previous = {k: os.environ.get(k) for k in ("ECRM_WAREHOUSE", "DBT_SEND_ANONYMOUS_USAGE_STATS")}
+    os.environ["ECRM_WAREHOUSE"] = str(pipeline.warehouse)
+    os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "False"
+    try:
+        result = dbtRunner().invoke([
+            *args,
+            "--project-dir", str(DBT_PROJECT),
+            "--profiles-dir", str(DBT_PROJECT),
+            "--target-path", str(pipeline.target),
+            "--log-path", str(pipeline.root / "logs"),
+            "--quiet",
+        ])
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    if not result.success:
+        failures = []
+        for node in getattr(result.result, "results", None) or []:
+            if str(node.status) not in ("success", "pass", "skipped"):
+                failures.append(f"{node.node.unique_id}: {node.status} {node.message}")
+        pytest.fail(f"dbt {' '.join(args)} failed: {result.exception or ''}\n" + "\n".join(failures))
+
+
+def built_pipeline(tmp_path_factory: pytest.TempPathFactory, customers: int = CUSTOMERS,
+                   seed: int = SEED) -> Pipeline:
+    """Generate demo data, load it through the contracts and ``dbt build`` it, once per session."""
+    key = (customers, seed)
+    if key in _BUILT:
+        return _BUILT[key]
+    from orchestration.demo.generator import generate
+    from orchestration.loading.loader import load_landing
+
+    root = tmp_path_factory.mktemp(f"pipeline_{customers}_{seed}")
+    generate(root, customers=customers, seed=seed)
+    pipeline = Pipeline(root=root, landing=root / "landing", truth=root / "truth",
+                        warehouse=root / "warehouse.duckdb", target=root / "dbt_target")
+    con = duckdb.connect(str(pipeline.warehouse))
+    try:
+        load_landing(con, pipeline.landing)
+        create_ml_tables(con)
+    finally:
+        con.close()
+    run_dbt(pipeline, "build")
+    _BUILT[key] = pipeline
+    return pipeline
+
+
+def query(pipeline: Pipeline, sql: str):
+    """Run a read-only query on the pipeline's warehouse and return a DataFrame."""
+    con = duckdb.connect(str(pipeline.warehouse), read_only=True)
+    try:
+        return con.execute(sql).df()
+    finally:
+        con.close()
