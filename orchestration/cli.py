@@ -40,6 +40,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from orchestration.demo.generator import generate
 
     out = Path(args.out)
+    if (out / "landing").exists() and not (out / "truth" / "model_params.json").exists() and not args.force:
+        # Generating replaces OUT/landing: never over a user's own files without being told to.
+        print(
+            f"{out / 'landing'} holds files that were not generated; use another --out or --force.",
+            file=sys.stderr,
+        )
+        return 2
     summary = generate(out, customers=args.customers, seed=args.seed, clean=args.clean)
     print(f"Generated demo data for {args.customers:,} customers (seed {args.seed}) in {out}/")
     for key, value in summary.items():
@@ -158,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", default="data", help="output folder; landing files go to OUT/landing (default data)"
     )
     g.add_argument("--clean", action="store_true", help="leave out the deliberately bad rows")
+    g.add_argument("--force", action="store_true", help="replace OUT/landing even if it was not generated")
     g.set_defaults(func=cmd_generate)
 
     r = sub.add_parser("run", help="load, build and model everything; print a summary")

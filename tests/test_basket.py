@@ -365,3 +365,11 @@ def test_bundles_skip_inactive_and_handle_loss_making_pairs(pair_rules):
     assert bundles["bundle_price"].iloc[0] == 20.0
     with pytest.raises(ValueError, match="min_margin_kept"):
         suggest_bundles(pair_rules, products, min_margin_kept=1.5)
+
+
+def test_fim_and_mlxtend_agree_when_every_basket_holds_every_frequent_item():
+    # After pruning, all baskets hold both items: pyfim alone would report nothing here.
+    baskets = pd.DataFrame({"basket_id": [1, 1, 2, 2, 3, 3, 4], "item": ["t", "m", "t", "m", "t", "m", "b"]})
+    fim_rules = mine_rules(baskets, 0.5, 0.9, miner="fim")
+    assert len(fim_rules) == 2
+    pd.testing.assert_frame_equal(fim_rules, mine_rules(baskets, 0.5, 0.9, miner="mlxtend"))

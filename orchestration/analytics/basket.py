@@ -191,7 +191,11 @@ def _mine_counts_fim(
     keep = frequent[item_codes]
     basket_codes, item_codes = _group_by_basket(basket_codes[keep], item_codes[keep])
     with _gc_paused():
-        raw = _fim_rules(_split_transactions(basket_codes, item_codes), min_count, min_confidence, max_len)
+        # One empty transaction more: fim reports no rule at all when every item is in every transaction
+        # it is given (seen with pyfim 6.28), which pruning can cause; counts are absolute, so it changes
+        # no figure.
+        transactions = [*_split_transactions(basket_codes, item_codes), []]
+        raw = _fim_rules(transactions, min_count, min_confidence, max_len)
     n = len(raw)
     heads = np.fromiter((r[0] for r in raw), dtype=np.int64, count=n)
     bodies = [r[1] for r in raw]
