@@ -1,14 +1,16 @@
 """One generated, loaded and dbt-built warehouse per test session, shared by the dbt and identity tests.
 
 Building costs about half a minute (generate, load through the contracts, ``dbt build``), so the result is
-cached per (customers, seed) for the whole session whichever test module asks first. dbt runs in-process
-through ``dbtRunner`` against a warehouse and target folder inside pytest's temporary directory, so the repo's
-own ``dbt_project/target`` and any developer warehouse are never touched.
+cached per (customers, seed) for the whole session whichever test module asks first. dbt runs against a
+warehouse and target folder inside pytest's temporary directory, so the repo's own ``dbt_project/target`` and
+any developer warehouse are never touched.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,17 +24,17 @@ DBT_PROJECT = REPO / "dbt_project"
 # empty here, as the assets guarantee they exist before dbt runs.
 ML_TABLES = {
     "customer_predictions": (
-        "customer_id varchar, frequency double, recency double, \"T\" double, monetary_value double, "
+        'customer_id varchar, frequency double, recency double, "T" double, monetary_value double, '
         "probability_alive double, expected_purchases_30d double, expected_purchases_90d double, "
         "expected_purchases_365d double, expected_order_value double, clv_12m double, clv_margin_12m double, "
         "churn_risk double, churn_band varchar, expected_next_order_date date, predicted_at timestamptz"
     ),
     "recommendations": (
-        "customer_id varchar, \"rank\" integer, product_id varchar, score double, reason varchar, "
-        "\"source\" varchar"
+        'customer_id varchar, "rank" integer, product_id varchar, score double, reason varchar, '
+        '"source" varchar'
     ),
     "association_rules": (
-        "\"level\" varchar, antecedents varchar, consequents varchar, n_items integer, support double, "
+        '"level" varchar, antecedents varchar, consequents varchar, n_items integer, support double, '
         "confidence double, lift double, leverage double, conviction double"
     ),
     "model_quality": (
@@ -69,37 +71,32 @@ def create_ml_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def run_dbt(pipeline: Pipeline, *args: str) -> None:
-    """Run one dbt command on the pipeline's warehouse; fail the test with dbt's error when it fails."""
-    from dbt.cli.main import dbtRunner
+    """Run one dbt command on the pipeline's warehouse; fail the test with dbt's output when it fails.
 
-    previous = {k: os.environ.get(k) for k in ("ECRM_WAREHOUSE", "DBT_SEND_ANONYMOUS_USAGE_STATS")}
-    os.environ["ECRM_WAREHOUSE"] = str(pipeline.warehouse)
-    os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "False"
-    try:
-        result = dbtRunner().invoke([
-            *args,
-            "--project-dir", str(DBT_PROJECT),
-            "--profiles-dir", str(DBT_PROJECT),
-            "--target-path", str(pipeline.target),
-            "--log-path", str(pipeline.root / "logs"),
-            "--quiet",
-        ])
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    if not result.success:
-        failures = []
-        for node in getattr(result.result, "results", None) or []:
-            if str(node.status) not in ("success", "pass", "skipped"):
-                failures.append(f"{node.node.unique_id}: {node.status} {node.message}")
-        pytest.fail(f"dbt {' '.join(args)} failed: {result.exception or ''}\n" + "\n".join(failures))
+    dbt runs in a child process: in-process, dbt-duckdb keeps its connection to the warehouse open, and
+    DuckDB then refuses the tests' own read-only connections to the same file.
+    """
+    env = {**os.environ, "ECRM_WAREHOUSE": str(pipeline.warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
+    command = [
+        str(Path(sys.executable).with_name("dbt")),
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT),
+        "--profiles-dir",
+        str(DBT_PROJECT),
+        "--target-path",
+        str(pipeline.target),
+        "--log-path",
+        str(pipeline.root / "logs"),
+    ]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.fail(f"dbt {' '.join(args)} failed:\n{done.stdout[-6000:]}\n{done.stderr[-2000:]}")
 
 
-def built_pipeline(tmp_path_factory: pytest.TempPathFactory, customers: int = CUSTOMERS,
-                   seed: int = SEED) -> Pipeline:
+def built_pipeline(
+    tmp_path_factory: pytest.TempPathFactory, customers: int = CUSTOMERS, seed: int = SEED
+) -> Pipeline:
     """Generate demo data, load it through the contracts and ``dbt build`` it, once per session."""
     key = (customers, seed)
     if key in _BUILT:
@@ -109,8 +106,13 @@ def built_pipeline(tmp_path_factory: pytest.TempPathFactory, customers: int = CU
 
     root = tmp_path_factory.mktemp(f"pipeline_{customers}_{seed}")
     generate(root, customers=customers, seed=seed)
-    pipeline = Pipeline(root=root, landing=root / "landing", truth=root / "truth",
-                        warehouse=root / "warehouse.duckdb", target=root / "dbt_target")
+    pipeline = Pipeline(
+        root=root,
+        landing=root / "landing",
+        truth=root / "truth",
+        warehouse=root / "warehouse.duckdb",
+        target=root / "dbt_target",
+    )
     con = duckdb.connect(str(pipeline.warehouse))
     try:
         load_landing(con, pipeline.landing)
@@ -122,10 +124,10 @@ def built_pipeline(tmp_path_factory: pytest.TempPathFactory, customers: int = CU
     return pipeline
 
 
-def query(pipeline: Pipeline, sql: str):
+def query(pipeline: Pipeline, sql: str, params: list | None = None):
     """Run a read-only query on the pipeline's warehouse and return a DataFrame."""
     con = duckdb.connect(str(pipeline.warehouse), read_only=True)
     try:
-        return con.execute(sql).df()
+        return con.execute(sql, params or []).df()
     finally:
         con.close()

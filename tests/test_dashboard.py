@@ -23,6 +23,8 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def published(pipeline_run, monkeypatch):
     monkeypatch.setenv("ECRM_PUBLISHED", str(pipeline_run.published))
+    # `streamlit run dashboards/app.py` puts dashboards/ on the path for the pages' `import queries`.
+    monkeypatch.syspath_prepend(str(APP.parent))
     return pipeline_run.published
 
 

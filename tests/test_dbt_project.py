@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
-
 from pipeline_fixtures import Pipeline, built_pipeline, query, run_dbt
 
 
@@ -40,14 +40,21 @@ def test_dbt_build_ran_every_model_and_test(pipeline: Pipeline) -> None:
     kinds = {r["unique_id"].split(".")[0] for r in results}
     assert {"model", "test", "unit_test"} <= kinds
     models = {r["unique_id"].split(".")[-1] for r in results if r["unique_id"].startswith("model.")}
-    assert {"customer_360", "fct_orders", "customer_identity_map", "promotion__campaign_effectiveness"} <= models
+    assert {
+        "customer_360",
+        "fct_orders",
+        "customer_identity_map",
+        "promotion__campaign_effectiveness",
+    } <= models
 
 
 def test_orders_and_revenue_reconcile_with_landing_files(pipeline: Pipeline) -> None:
     orders = _clean_rows(pipeline, "shop", "orders")
     lines = _clean_rows(pipeline, "shop", "order_lines")
     lines = lines[lines["order_id"].isin(orders["order_id"])]
-    gross = (lines["quantity"].astype(int) * lines["unit_price"].astype(float)).groupby(lines["order_id"]).sum()
+    gross = (
+        (lines["quantity"].astype(int) * lines["unit_price"].astype(float)).groupby(lines["order_id"]).sum()
+    )
     expected = orders.set_index("order_id")["discount_amount"].astype(float).mul(-1).add(gross, fill_value=0)
 
     facts = query(pipeline, "select order_id, revenue from marts.fct_orders").set_index("order_id")["revenue"]
@@ -72,12 +79,15 @@ def test_customer_360_has_one_row_per_customer_and_reconciles(pipeline: Pipeline
     assert c360["customer_id"].is_unique
     assert set(c360["customer_id"]) == set(identity["customer_id"])
 
-    facts = query(pipeline, """
+    facts = query(
+        pipeline,
+        """
         select
             (select count(*) from marts.fct_orders) as orders,
             (select sum(revenue) from marts.fct_orders) as revenue,
             (select count(*) from marts.fct_support_tickets) as tickets
-    """).iloc[0]
+    """,
+    ).iloc[0]
     assert c360["orders"].sum() == facts["orders"]
     assert c360["revenue"].sum() == pytest.approx(facts["revenue"], abs=0.01)
     assert c360["tickets"].sum() == facts["tickets"]
@@ -86,23 +96,78 @@ def test_customer_360_has_one_row_per_customer_and_reconciles(pipeline: Pipeline
     tickets = _clean_rows(pipeline, "crm", "tickets")
     assert facts["tickets"] == len(tickets)
 
-    per_customer = query(pipeline, """
+    per_customer = query(
+        pipeline,
+        """
         select c.customer_id, c.orders, count(o.order_id) as fact_orders
         from marts.customer_360 c left join marts.fct_orders o using (customer_id)
         group by c.customer_id, c.orders
         having c.orders <> count(o.order_id)
-    """)
+    """,
+    )
     assert per_customer.empty
 
 
 def test_rfm_segments_cover_all_buyers(pipeline: Pipeline) -> None:
-    seg = query(pipeline, "select rfm_segment, count(*) as n, min(orders) as min_orders "
-                          "from marts.customer_360 group by rfm_segment")
+    seg = query(
+        pipeline,
+        "select rfm_segment, count(*) as n, min(orders) as min_orders "
+        "from marts.customer_360 group by rfm_segment",
+    )
     by_segment = seg.set_index("rfm_segment")
     assert by_segment.loc["prospect", "min_orders"] == 0
     buyers = query(pipeline, "select count(*) as n from marts.customer_360 where orders > 0")["n"].iloc[0]
     assert seg.loc[seg["rfm_segment"] != "prospect", "n"].sum() == buyers
     assert {"champions", "lost", "new"} <= set(seg["rfm_segment"])
+
+
+def test_predictions_and_rules_flow_into_the_marts(pipeline: Pipeline) -> None:
+    con = duckdb.connect(str(pipeline.warehouse))
+    try:
+        buyers = [
+            r[0]
+            for r in con.execute(
+                "select customer_id from marts.fct_orders group by customer_id order by customer_id limit 20"
+            ).fetchall()
+        ]
+        products = [
+            r[0]
+            for r in con.execute(
+                "select product_id from marts.dim_products order by product_id limit 7"
+            ).fetchall()
+        ]
+        con.executemany(
+            "insert into ml.customer_predictions (customer_id, probability_alive, clv_12m, churn_risk, "
+            "churn_band, expected_next_order_date, predicted_at) values (?, 0.8, 120.5, 0.2, 'low', "
+            "date '2026-02-01', timestamptz '2026-01-01 00:00:00+00')",
+            [[c] for c in buyers],
+        )
+        con.executemany(
+            "insert into ml.recommendations values (?, ?, ?, ?, 'bought together', 'rules')",
+            [[c, rank, p, 1.0 / rank] for c in buyers[:5] for rank, p in enumerate(products, start=1)],
+        )
+        con.execute(
+            "insert into ml.association_rules values (?, ?, ?, 3, 0.01, 0.5, 3.2, 0.004, 1.8)",
+            ["product", f"{products[0]} | {products[1]}", products[2]],
+        )
+    finally:
+        con.close()
+    run_dbt(pipeline, "build", "--select", "customer_360+", "product__affinities")
+
+    c360 = query(pipeline, "select customer_id, clv_12m, recommended_product_ids from marts.customer_360")
+    scored = c360[c360["clv_12m"].notna()]
+    assert set(scored["customer_id"]) == set(buyers)
+    recommended = c360.dropna(subset=["recommended_product_ids"])
+    assert len(recommended) == 5
+    assert (recommended["recommended_product_ids"] == ", ".join(products[:5])).all()
+    rules = query(pipeline, "select antecedent_names, consequent_names from marts.product__affinities")
+    names = query(
+        pipeline,
+        "select product_name from marts.dim_products where product_id in (?, ?, ?) order by product_id",
+        products[:3],
+    )
+    assert rules["antecedent_names"].iloc[0] == " | ".join(names["product_name"][:2])
+    assert rules["consequent_names"].iloc[0] == names["product_name"].iloc[2]
 
 
 def test_docs_describe_every_mart_column(pipeline: Pipeline) -> None:
@@ -116,7 +181,9 @@ def test_docs_describe_every_mart_column(pipeline: Pipeline) -> None:
             continue
         marts += 1
         node = manifest["nodes"][unique_id]
-        documented = {name.lower(): col.get("description", "").strip() for name, col in node["columns"].items()}
+        documented = {
+            name.lower(): col.get("description", "").strip() for name, col in node["columns"].items()
+        }
         if not node.get("description", "").strip():
             missing.append(unique_id)
         missing += [f"{unique_id}.{c}" for c in entry["columns"] if not documented.get(c.lower())]

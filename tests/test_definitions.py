@@ -27,6 +27,10 @@ def test_customer_360_builds_after_the_models_that_feed_it():
     from orchestration.definitions import defs
 
     graph = defs.get_repository_def().asset_graph
-    upstream = graph.get(dg.AssetKey(["marts", "customer_360"])).parent_keys
+    upstream, frontier = set(), [dg.AssetKey(["marts", "customer_360"])]
+    while frontier:
+        parents = graph.get(frontier.pop()).parent_keys - upstream
+        upstream |= parents
+        frontier += parents
     assert dg.AssetKey(["ml", "customer_predictions"]) in upstream
     assert dg.AssetKey(["ml", "recommendations"]) in upstream

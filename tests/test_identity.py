@@ -15,10 +15,9 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from pipeline_fixtures import Pipeline, built_pipeline, query
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-
-from pipeline_fixtures import Pipeline, built_pipeline, query
 
 PREFIX = {"crm": "crm:", "shop": "shop:", "shop_guest": "email:", "web": "web:"}
 
@@ -81,8 +80,11 @@ def _evidence_components(pipeline: Pipeline, scored: pd.DataFrame) -> np.ndarray
     logged = events.dropna(subset=["user_id"])
     links += list(zip("web:" + logged["anonymous_id"], "shop:" + logged["user_id"], strict=True))
     bought = events[events["event_type"] == "purchase"].merge(orders, on="order_id", suffixes=("", "_order"))
-    target = np.where(bought["shop_customer_id"].notna(), "shop:" + bought["shop_customer_id"].fillna(""),
-                      "email:" + _email(bought["email"]).fillna(""))
+    target = np.where(
+        bought["shop_customer_id"].notna(),
+        "shop:" + bought["shop_customer_id"].fillna(""),
+        "email:" + _email(bought["email"]).fillna(""),
+    )
     links += list(zip("web:" + bought["anonymous_id"], target, strict=True))
 
     edges = pd.DataFrame(links, columns=["a", "b"]).dropna()
@@ -123,7 +125,9 @@ def test_recall_over_linkable_pairs(scored: pd.DataFrame) -> None:
     assert recall >= 0.98
 
 
-def test_placeholder_and_family_addresses_do_not_merge_people(pipeline: Pipeline, scored: pd.DataFrame) -> None:
+def test_placeholder_and_family_addresses_do_not_merge_people(
+    pipeline: Pipeline, scored: pd.DataFrame
+) -> None:
     crm = _read(pipeline, "crm", "customers", ["crm_customer_id", "email"])
     crm["email"] = _email(crm["email"])
     shared = crm.groupby("email")["crm_customer_id"].transform("nunique") > 1
@@ -137,9 +141,12 @@ def test_placeholder_and_family_addresses_do_not_merge_people(pipeline: Pipeline
 
 
 def test_customer_ids_are_derived_from_members(pipeline: Pipeline) -> None:
-    keys = query(pipeline, """
+    keys = query(
+        pipeline,
+        """
         select customer_id, count(distinct component_key) as keys
         from intermediate.int_identity__customer_keys group by customer_id
-    """)
+    """,
+    )
     assert (keys["keys"] == 1).all()
     assert keys["customer_id"].str.fullmatch(r"cus_[0-9a-f]{16}").all()

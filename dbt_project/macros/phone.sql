@@ -10,6 +10,9 @@
       212-555-0100         national without trunk prefix (US, IT, ES...): the country code is prepended
     The country is the record's own country column, else the project var `default_phone_country`.
 
+    Usage, in two steps so the country lookup runs once per row: a CTE selects
+    `*, {{ phone_parts('phone', 'country') }}`, the next one `{{ phone_to_e164() }} as phone_e164`.
+
     Limits (documented in DECISIONLOG.md): the result is not checked against numbering plans (a wrong
     number of digits for the country passes if the total stays within 8..15 digits); exit codes other than
     "00" (e.g. "011" from the US) are read as national numbers; extensions ("x123") are appended as digits;

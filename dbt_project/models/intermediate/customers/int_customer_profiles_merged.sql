@@ -17,7 +17,9 @@ customer_keys as (
 
 crm_records as (
 
-    select customer_keys.customer_id, crm.*
+    select
+        customer_keys.customer_id,
+        crm.*
     from {{ ref('stg_crm__customers') }} as crm
     inner join customer_keys on customer_keys.node_key = 'crm:' || crm.crm_customer_id
 
@@ -25,7 +27,9 @@ crm_records as (
 
 shop_accounts as (
 
-    select customer_keys.customer_id, shop.*
+    select
+        customer_keys.customer_id,
+        shop.*
     from {{ ref('stg_shop__customers') }} as shop
     inner join customer_keys on customer_keys.node_key = 'shop:' || shop.shop_customer_id
 
@@ -33,7 +37,9 @@ shop_accounts as (
 
 guest_orders as (
 
-    select customer_keys.customer_id, orders.*
+    select
+        customer_keys.customer_id,
+        orders.*
     from {{ ref('stg_shop__orders') }} as orders
     inner join customer_keys on customer_keys.node_key = 'email:' || orders.email
     where orders.shop_customer_id is null
@@ -50,7 +56,7 @@ unsubscribes as (
         max(case when campaigns.channel = 'sms' then 1 else 0 end) = 1 as has_sms_unsubscribe
     from {{ ref('stg_marketing__sends') }} as sends
     inner join customer_keys on customer_keys.node_key = 'crm:' || sends.crm_customer_id
-    left join {{ ref('stg_marketing__campaigns') }} as campaigns on campaigns.campaign_id = sends.campaign_id
+    left join {{ ref('stg_marketing__campaigns') }} as campaigns on sends.campaign_id = campaigns.campaign_id
     where sends.unsubscribed_at is not null
     group by customer_keys.customer_id
 
@@ -60,25 +66,58 @@ unsubscribes as (
 statements as (
 
     select
-        customer_id, 1 as priority, updated_at as stated_at, created_at, first_name, last_name, email,
-        phone_e164, country, region, city, email_opt_in, sms_opt_in,
+        customer_id,
+        1 as priority,
+        updated_at as stated_at,
+        created_at,
+        first_name,
+        last_name,
+        email,
+        phone_e164,
+        country,
+        region,
+        city,
+        email_opt_in,
+        sms_opt_in,
         cast(null as varchar) as acquisition_channel
     from crm_records
 
     union all
 
     select
-        customer_id, 2 as priority, updated_at, created_at, first_name, last_name, email,
-        phone_e164, country, region, city, accepts_marketing, cast(null as boolean),
+        customer_id,
+        2 as priority,
+        updated_at,
+        created_at,
+        first_name,
+        last_name,
+        email,
+        phone_e164,
+        country,
+        region,
+        city,
+        accepts_marketing,
+        cast(null as boolean),
         acquisition_channel
     from shop_accounts
 
     union all
 
     select
-        customer_id, 3 as priority, ordered_at, cast(null as timestamp), cast(null as varchar),
-        cast(null as varchar), email, cast(null as varchar), country, region, city,
-        cast(null as boolean), cast(null as boolean), cast(null as varchar)
+        customer_id,
+        3 as priority,
+        ordered_at,
+        cast(null as timestamp),
+        cast(null as varchar),
+        cast(null as varchar),
+        email,
+        cast(null as varchar),
+        country,
+        region,
+        city,
+        cast(null as boolean),
+        cast(null as boolean),
+        cast(null as varchar)
     from guest_orders
 
 ),
@@ -95,12 +134,18 @@ ranked as (
 
 best_name as (
 
-    select customer_id, first_name, last_name
+    select
+        customer_id,
+        first_name,
+        last_name
     from (
-        select *, row_number() over (
-            partition by customer_id order by stated_at desc, priority
-        ) as n
-        from ranked where first_name is not null or last_name is not null
+        select
+            *,
+            row_number() over (
+                partition by customer_id order by stated_at desc, priority asc
+            ) as n
+        from ranked
+        where first_name is not null or last_name is not null
     ) as candidates
     where n = 1
 
@@ -108,10 +153,15 @@ best_name as (
 
 best_email as (
 
-    select customer_id, email
+    select
+        customer_id,
+        email
     from (
-        select *, row_number() over (partition by customer_id order by stated_at desc, priority) as n
-        from ranked where email is not null and not is_placeholder_email
+        select
+            *,
+            row_number() over (partition by customer_id order by stated_at desc, priority asc) as n
+        from ranked
+        where email is not null and not is_placeholder_email
     ) as candidates
     where n = 1
 
@@ -119,10 +169,15 @@ best_email as (
 
 best_phone as (
 
-    select customer_id, phone_e164
+    select
+        customer_id,
+        phone_e164
     from (
-        select *, row_number() over (partition by customer_id order by stated_at desc, priority) as n
-        from ranked where phone_e164 is not null and not is_placeholder_phone
+        select
+            *,
+            row_number() over (partition by customer_id order by stated_at desc, priority asc) as n
+        from ranked
+        where phone_e164 is not null and not is_placeholder_phone
     ) as candidates
     where n = 1
 
@@ -130,10 +185,17 @@ best_phone as (
 
 best_location as (
 
-    select customer_id, country, region, city
+    select
+        customer_id,
+        country,
+        region,
+        city
     from (
-        select *, row_number() over (partition by customer_id order by stated_at desc, priority) as n
-        from ranked where country is not null
+        select
+            *,
+            row_number() over (partition by customer_id order by stated_at desc, priority asc) as n
+        from ranked
+        where country is not null
     ) as candidates
     where n = 1
 
@@ -141,10 +203,15 @@ best_location as (
 
 email_consent as (
 
-    select customer_id, email_opt_in
+    select
+        customer_id,
+        email_opt_in
     from (
-        select *, row_number() over (partition by customer_id order by stated_at desc, priority) as n
-        from ranked where email_opt_in is not null
+        select
+            *,
+            row_number() over (partition by customer_id order by stated_at desc, priority asc) as n
+        from ranked
+        where email_opt_in is not null
     ) as candidates
     where n = 1
 
@@ -152,10 +219,15 @@ email_consent as (
 
 sms_consent as (
 
-    select customer_id, sms_opt_in
+    select
+        customer_id,
+        sms_opt_in
     from (
-        select *, row_number() over (partition by customer_id order by stated_at desc, priority) as n
-        from ranked where sms_opt_in is not null
+        select
+            *,
+            row_number() over (partition by customer_id order by stated_at desc, priority asc) as n
+        from ranked
+        where sms_opt_in is not null
     ) as candidates
     where n = 1
 
@@ -163,10 +235,15 @@ sms_consent as (
 
 acquisition as (
 
-    select customer_id, acquisition_channel
+    select
+        customer_id,
+        acquisition_channel
     from (
-        select *, row_number() over (partition by customer_id order by created_at, priority) as n
-        from ranked where acquisition_channel is not null
+        select
+            *,
+            row_number() over (partition by customer_id order by created_at, priority) as n
+        from ranked
+        where acquisition_channel is not null
     ) as candidates
     where n = 1
 
@@ -174,7 +251,9 @@ acquisition as (
 
 signup as (
 
-    select customer_id, min(created_at) as signed_up_at
+    select
+        customer_id,
+        min(created_at) as signed_up_at
     from ranked
     group by customer_id
 
@@ -218,21 +297,21 @@ merged as (
         signup.signed_up_at,
         acquisition.acquisition_channel,
         coalesce(email_consent.email_opt_in, false)
-            and not coalesce(unsubscribes.has_email_unsubscribe, false) as email_opt_in,
+        and not coalesce(unsubscribes.has_email_unsubscribe, false) as email_opt_in,
         coalesce(sms_consent.sms_opt_in, false)
-            and not coalesce(unsubscribes.has_sms_unsubscribe, false) as sms_opt_in,
+        and not coalesce(unsubscribes.has_sms_unsubscribe, false) as sms_opt_in,
         unsubscribes.customer_id is not null as is_unsubscribed,
         unsubscribes.unsubscribed_at
     from record_counts
-    left join best_name on best_name.customer_id = record_counts.customer_id
-    left join best_email on best_email.customer_id = record_counts.customer_id
-    left join best_phone on best_phone.customer_id = record_counts.customer_id
-    left join best_location on best_location.customer_id = record_counts.customer_id
-    left join signup on signup.customer_id = record_counts.customer_id
-    left join acquisition on acquisition.customer_id = record_counts.customer_id
-    left join email_consent on email_consent.customer_id = record_counts.customer_id
-    left join sms_consent on sms_consent.customer_id = record_counts.customer_id
-    left join unsubscribes on unsubscribes.customer_id = record_counts.customer_id
+    left join best_name on record_counts.customer_id = best_name.customer_id
+    left join best_email on record_counts.customer_id = best_email.customer_id
+    left join best_phone on record_counts.customer_id = best_phone.customer_id
+    left join best_location on record_counts.customer_id = best_location.customer_id
+    left join signup on record_counts.customer_id = signup.customer_id
+    left join acquisition on record_counts.customer_id = acquisition.customer_id
+    left join email_consent on record_counts.customer_id = email_consent.customer_id
+    left join sms_consent on record_counts.customer_id = sms_consent.customer_id
+    left join unsubscribes on record_counts.customer_id = unsubscribes.customer_id
 
 )
 

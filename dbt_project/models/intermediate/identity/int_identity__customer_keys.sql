@@ -11,7 +11,11 @@ with
 
 edges as (
 
-    select node_a, node_b, rule, edge_layer
+    select
+        node_a,
+        node_b,
+        rule,
+        edge_layer
     from {{ ref('int_identity__edges') }}
     where is_used
 
@@ -19,62 +23,98 @@ edges as (
 
 orders as (
 
-    select shop_customer_id, email from {{ ref('stg_shop__orders') }}
+    select
+        shop_customer_id,
+        email
+    from {{ ref('stg_shop__orders') }}
 
 ),
 
 -- Every source record, named as in truth files and the identity map: source and source_id.
 records as (
 
-    select 'crm:' || crm_customer_id as node_key, 'crm' as source, crm_customer_id as source_id
+    select
+        'crm:' || crm_customer_id as node_key,
+        'crm' as source,
+        crm_customer_id as source_id
     from {{ ref('stg_crm__customers') }}
 
     union
 
-    select 'shop:' || shop_customer_id, 'shop', shop_customer_id
+    select
+        'shop:' || shop_customer_id,
+        'shop',
+        shop_customer_id
     from {{ ref('stg_shop__customers') }}
 
     union
 
-    select 'shop:' || shop_customer_id, 'shop', shop_customer_id
-    from orders where shop_customer_id is not null
+    select
+        'shop:' || shop_customer_id,
+        'shop',
+        shop_customer_id
+    from orders
+    where shop_customer_id is not null
 
     union
 
-    select 'shop:' || user_id, 'shop', user_id
-    from {{ ref('stg_web__sessions') }} where user_id is not null
+    select
+        'shop:' || user_id,
+        'shop',
+        user_id
+    from {{ ref('stg_web__sessions') }}
+    where user_id is not null
 
     union
 
-    select 'shop:' || user_id, 'shop', user_id
-    from {{ ref('stg_web__events') }} where user_id is not null
+    select
+        'shop:' || user_id,
+        'shop',
+        user_id
+    from {{ ref('stg_web__events') }}
+    where user_id is not null
 
     union
 
-    select 'email:' || email, 'shop_guest', email
-    from orders where shop_customer_id is null
+    select
+        'email:' || email,
+        'shop_guest',
+        email
+    from orders
+    where shop_customer_id is null
 
     union
 
-    select 'web:' || anonymous_id, 'web', anonymous_id
+    select
+        'web:' || anonymous_id,
+        'web',
+        anonymous_id
     from {{ ref('stg_web__sessions') }}
 
     union
 
-    select 'web:' || anonymous_id, 'web', anonymous_id
+    select
+        'web:' || anonymous_id,
+        'web',
+        anonymous_id
     from {{ ref('stg_web__events') }}
 
 ),
 
 core_edges as (
 
-    select node_a, node_b from edges where edge_layer = 'core'
+    select
+        node_a,
+        node_b
+    from edges
+    where edge_layer = 'core'
 
 ),
 
 core_nodes as (
 
-    select node_key from records where source <> 'web'
+    select node_key from records
+    where source <> 'web'
     union
     select node_a from core_edges
     union
@@ -84,9 +124,15 @@ core_nodes as (
 
 adjacency as (
 
-    select node_a as node_key, node_b as neighbour_key from core_edges
+    select
+        node_a as node_key,
+        node_b as neighbour_key
+    from core_edges
     union all
-    select node_b as node_key, node_a as neighbour_key from core_edges
+    select
+        node_b as node_key,
+        node_a as neighbour_key
+    from core_edges
 
 ),
 
@@ -97,17 +143,24 @@ core_components as (
     -- rather than at the top of the model so that dbt can prepend its own CTEs (unit-test fixtures).
     with recursive walk (node_key, root_key) as (
 
-        select node_key, node_key as root_key from core_nodes
+        select
+            node_key,
+            node_key as root_key
+        from core_nodes
 
         union
 
-        select adjacency.neighbour_key, walk.root_key
+        select
+            adjacency.neighbour_key,
+            walk.root_key
         from walk
-        inner join adjacency on adjacency.node_key = walk.node_key
+        inner join adjacency on walk.node_key = adjacency.node_key
 
     )
 
-    select node_key, min(root_key) as component_key
+    select
+        node_key,
+        min(root_key) as component_key
     from walk
     group by node_key
 
@@ -119,7 +172,7 @@ web_targets as (
         edges.node_a as node_key,
         core_components.component_key
     from edges
-    inner join core_components on core_components.node_key = edges.node_b
+    inner join core_components on edges.node_b = core_components.node_key
     where edges.edge_layer = 'web'
 
 ),
@@ -139,33 +192,55 @@ web_nodes as (
 
     select
         records.node_key,
-        case when web_components.n_components = 1 then web_components.component_key
-            else records.node_key end as component_key,
+        case
+            when web_components.n_components = 1 then web_components.component_key
+            else records.node_key
+        end as component_key,
         coalesce(web_components.n_components > 1, false) as has_link_conflict
     from records
-    left join web_components on web_components.node_key = records.node_key
+    left join web_components on records.node_key = web_components.node_key
     where records.source = 'web'
 
 ),
 
 nodes as (
 
-    select node_key, component_key, false as has_link_conflict from core_components
+    select
+        node_key,
+        component_key,
+        false as has_link_conflict
+    from core_components
     union all
-    select node_key, component_key, has_link_conflict from web_nodes
+    select
+        node_key,
+        component_key,
+        has_link_conflict
+    from web_nodes
 
 ),
 
 -- Rules of the used edges that touch each node (a browser in conflict keeps none).
 node_rules as (
 
-    select distinct node_key, rule
+    select distinct
+        node_key,
+        rule
     from (
-        select node_a as node_key, rule from edges
+        select
+            node_a as node_key,
+            rule
+        from edges
         union all
-        select node_b as node_key, rule from edges where edge_layer = 'core'
+        select
+            node_b as node_key,
+            rule
+        from edges
+        where edge_layer = 'core'
     ) as touching
-    where node_key not in (select node_key from web_nodes where has_link_conflict)
+    where node_key not in (
+        select node_key from web_nodes
+        where has_link_conflict
+    )
 
 ),
 
@@ -181,9 +256,11 @@ matched_rules as (
 
 component_sizes as (
 
-    select nodes.component_key, count(records.node_key) as component_records
+    select
+        nodes.component_key,
+        count(records.node_key) as component_records
     from nodes
-    left join records on records.node_key = nodes.node_key
+    left join records on nodes.node_key = records.node_key
     group by nodes.component_key
 
 ),
@@ -204,9 +281,9 @@ final as (
         nodes.has_link_conflict,
         component_sizes.component_records
     from nodes
-    left join records on records.node_key = nodes.node_key
-    inner join component_sizes on component_sizes.component_key = nodes.component_key
-    left join matched_rules on matched_rules.node_key = nodes.node_key
+    left join records on nodes.node_key = records.node_key
+    inner join component_sizes on nodes.component_key = component_sizes.component_key
+    left join matched_rules on nodes.node_key = matched_rules.node_key
 
 )
 

@@ -18,25 +18,40 @@ shop_customers as (
 
 orders as (
 
-    select order_id, shop_customer_id, email from {{ ref('stg_shop__orders') }}
+    select
+        order_id,
+        shop_customer_id,
+        email
+    from {{ ref('stg_shop__orders') }}
 
 ),
 
 sessions as (
 
-    select anonymous_id, user_id from {{ ref('stg_web__sessions') }}
+    select
+        anonymous_id,
+        user_id
+    from {{ ref('stg_web__sessions') }}
 
 ),
 
 events as (
 
-    select anonymous_id, user_id, event_type, order_id from {{ ref('stg_web__events') }}
+    select
+        anonymous_id,
+        user_id,
+        event_type,
+        order_id
+    from {{ ref('stg_web__events') }}
 
 ),
 
 campaign_sessions as (
 
-    select anonymous_id, utm_campaign as campaign_id, started_at
+    select
+        anonymous_id,
+        utm_campaign as campaign_id,
+        started_at
     from {{ ref('stg_web__sessions') }}
     where utm_campaign is not null
 
@@ -44,7 +59,10 @@ campaign_sessions as (
 
 clicks as (
 
-    select crm_customer_id, campaign_id, clicked_at
+    select
+        crm_customer_id,
+        campaign_id,
+        clicked_at
     from {{ ref('stg_marketing__sends') }}
     where clicked_at is not null
 
@@ -73,30 +91,54 @@ named_records as (
 -- Which record holds which e-mail or phone, and through which field (the rule).
 held_identifiers as (
 
-    select 'crm:' || crm_customer_id as holder_key, 'email' as identifier_type, email as identifier,
+    select
+        'crm:' || crm_customer_id as holder_key,
+        'email' as identifier_type,
+        email as identifier,
         'crm_email' as rule
-    from crm_customers where email is not null
+    from crm_customers
+    where email is not null
 
     union all
 
-    select 'crm:' || crm_customer_id, 'phone', phone_e164, 'crm_phone'
-    from crm_customers where phone_e164 is not null
+    select
+        'crm:' || crm_customer_id,
+        'phone',
+        phone_e164,
+        'crm_phone'
+    from crm_customers
+    where phone_e164 is not null
 
     union all
 
-    select 'shop:' || shop_customer_id, 'email', email, 'shop_account_email'
-    from shop_customers where email is not null
+    select
+        'shop:' || shop_customer_id,
+        'email',
+        email,
+        'shop_account_email'
+    from shop_customers
+    where email is not null
 
     union all
 
-    select 'shop:' || shop_customer_id, 'phone', phone_e164, 'shop_account_phone'
-    from shop_customers where phone_e164 is not null
+    select
+        'shop:' || shop_customer_id,
+        'phone',
+        phone_e164,
+        'shop_account_phone'
+    from shop_customers
+    where phone_e164 is not null
 
     union all
 
     -- The e-mail typed at checkout by a logged-in account (may differ from the account's own e-mail).
-    select distinct 'shop:' || shop_customer_id, 'email', email, 'shop_order_email'
-    from orders where shop_customer_id is not null
+    select distinct
+        'shop:' || shop_customer_id,
+        'email',
+        email,
+        'shop_order_email'
+    from orders
+    where shop_customer_id is not null
 
 ),
 
@@ -112,7 +154,7 @@ holdings as (
         max(named.first_key) as first_key,
         max(named.last_key) as last_key
     from held_identifiers as held
-    left join named_records as named on named.holder_key = held.holder_key
+    left join named_records as named on held.holder_key = named.holder_key
     group by held.holder_key, held.identifier_type, held.identifier
 
 ),
@@ -139,9 +181,11 @@ usable_holdings as (
         holdings.first_key is not null and holdings.last_key is not null as is_named
     from holdings
     inner join identifiers
-        on identifiers.identifier_type = holdings.identifier_type
-        and identifiers.identifier = holdings.identifier
-    where not identifiers.is_placeholder
+        on
+            holdings.identifier_type = identifiers.identifier_type
+            and holdings.identifier = identifiers.identifier
+    where
+        not identifiers.is_placeholder
         and identifiers.n_holders <= {{ var('identity_max_holders') }}
 
 ),
@@ -158,9 +202,10 @@ named_pairs as (
         {{ names_compatible('a.first_key', 'a.last_key', 'b.first_key', 'b.last_key') }} as is_name_compatible
     from usable_holdings as a
     inner join usable_holdings as b
-        on a.identifier_type = b.identifier_type
-        and a.identifier = b.identifier
-        and a.holder_key < b.holder_key
+        on
+            a.identifier_type = b.identifier_type
+            and a.identifier = b.identifier
+            and a.holder_key < b.holder_key
     where a.is_named and b.is_named
 
 ),
@@ -202,8 +247,8 @@ email_edges as (
         holdings.identifier as evidence,
         'core' as edge_layer,
         not identifiers.is_placeholder
-            and identifiers.n_holders <= {{ var('identity_max_holders') }}
-            and not coalesce(name_conflicts.has_name_conflict, false) as is_used,
+        and identifiers.n_holders <= {{ var('identity_max_holders') }}
+        and not coalesce(name_conflicts.has_name_conflict, false) as is_used,
         case
             when identifiers.is_placeholder then 'placeholder'
             when identifiers.n_holders > {{ var('identity_max_holders') }} then 'too_many_holders'
@@ -211,11 +256,13 @@ email_edges as (
         end as excluded_reason
     from holdings
     inner join identifiers
-        on identifiers.identifier_type = holdings.identifier_type
-        and identifiers.identifier = holdings.identifier
+        on
+            holdings.identifier_type = identifiers.identifier_type
+            and holdings.identifier = identifiers.identifier
     left join name_conflicts
-        on name_conflicts.identifier_type = holdings.identifier_type
-        and name_conflicts.identifier = holdings.identifier
+        on
+            holdings.identifier_type = name_conflicts.identifier_type
+            and holdings.identifier = name_conflicts.identifier
     where holdings.identifier_type = 'email'
 
 ),
@@ -234,9 +281,11 @@ excluded_phone_edges as (
         case when identifiers.is_placeholder then 'placeholder' else 'too_many_holders' end as excluded_reason
     from holdings
     inner join identifiers
-        on identifiers.identifier_type = holdings.identifier_type
-        and identifiers.identifier = holdings.identifier
-    where holdings.identifier_type = 'phone'
+        on
+            holdings.identifier_type = identifiers.identifier_type
+            and holdings.identifier = identifiers.identifier
+    where
+        holdings.identifier_type = 'phone'
         and (identifiers.is_placeholder or identifiers.n_holders > {{ var('identity_max_holders') }})
 
 ),
@@ -244,9 +293,17 @@ excluded_phone_edges as (
 -- Rule web_login: a browser seen logged in as a shop account (session or event user_id).
 logins as (
 
-    select anonymous_id, user_id from sessions where user_id is not null
+    select
+        anonymous_id,
+        user_id
+    from sessions
+    where user_id is not null
     union
-    select anonymous_id, user_id from events where user_id is not null
+    select
+        anonymous_id,
+        user_id
+    from events
+    where user_id is not null
 
 ),
 
@@ -262,7 +319,7 @@ purchases as (
         orders.shop_customer_id is null and {{ is_placeholder_email('orders.email') }} as is_placeholder,
         min(orders.order_id) as evidence
     from events
-    inner join orders on orders.order_id = events.order_id
+    inner join orders on events.order_id = orders.order_id
     where events.event_type = 'purchase'
     group by 1, 2, 3
 
@@ -282,9 +339,11 @@ click_matches as (
         campaign_sessions.started_at
     from clicks
     inner join campaign_sessions
-        on campaign_sessions.campaign_id = clicks.campaign_id
-        and campaign_sessions.started_at >= clicks.clicked_at
-        and campaign_sessions.started_at <= {{ dbt.dateadd('second', var('identity_click_window_seconds'), 'clicks.clicked_at') }}
+        on
+            clicks.campaign_id = campaign_sessions.campaign_id
+            and clicks.clicked_at <= campaign_sessions.started_at
+            and campaign_sessions.started_at
+            <= {{ dbt.dateadd('second', var('identity_click_window_seconds'), 'clicks.clicked_at') }}
 
 ),
 
@@ -293,19 +352,31 @@ unique_click_matches as (
     select click_matches.*
     from click_matches
     inner join (
-        select campaign_id, clicked_at, crm_customer_id
-        from click_matches group by 1, 2, 3 having count(*) = 1
+        select
+            campaign_id,
+            clicked_at,
+            crm_customer_id
+        from click_matches
+        group by 1, 2, 3
+        having count(*) = 1
     ) as one_session
-        on one_session.campaign_id = click_matches.campaign_id
-        and one_session.clicked_at = click_matches.clicked_at
-        and one_session.crm_customer_id = click_matches.crm_customer_id
+        on
+            click_matches.campaign_id = one_session.campaign_id
+            and click_matches.clicked_at = one_session.clicked_at
+            and click_matches.crm_customer_id = one_session.crm_customer_id
     inner join (
-        select campaign_id, started_at, anonymous_id
-        from click_matches group by 1, 2, 3 having count(*) = 1
+        select
+            campaign_id,
+            started_at,
+            anonymous_id
+        from click_matches
+        group by 1, 2, 3
+        having count(*) = 1
     ) as one_click
-        on one_click.campaign_id = click_matches.campaign_id
-        and one_click.started_at = click_matches.started_at
-        and one_click.anonymous_id = click_matches.anonymous_id
+        on
+            click_matches.campaign_id = one_click.campaign_id
+            and click_matches.started_at = one_click.started_at
+            and click_matches.anonymous_id = one_click.anonymous_id
 
 ),
 

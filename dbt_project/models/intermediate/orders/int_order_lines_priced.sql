@@ -17,7 +17,11 @@ orders as (
 
 products as (
 
-    select product_id, category, unit_cost from {{ ref('stg_shop__products') }}
+    select
+        product_id,
+        category,
+        unit_cost
+    from {{ ref('stg_shop__products') }}
 
 ),
 
@@ -41,8 +45,8 @@ priced as (
         orders.device,
         orders.country
     from lines
-    inner join orders on orders.order_id = lines.order_id
-    left join products on products.product_id = lines.product_id
+    inner join orders on lines.order_id = orders.order_id
+    left join products on lines.product_id = products.product_id
 
 ),
 
@@ -53,9 +57,14 @@ allocated as (
     select
         priced.*,
         case
-            when sum(gross_sales) over (partition by order_id) > 0
-                then order_discount_amount * gross_sales / sum(gross_sales) over (partition by order_id)
-            when line_number = min(line_number) over (partition by order_id) then order_discount_amount
+            when sum(priced.gross_sales) over (partition by priced.order_id) > 0
+                then
+                    priced.order_discount_amount
+                    * priced.gross_sales
+                    / sum(priced.gross_sales) over (partition by priced.order_id)
+            when
+                priced.line_number = min(priced.line_number) over (partition by priced.order_id)
+                then priced.order_discount_amount
             else 0
         end as discount_amount
     from priced

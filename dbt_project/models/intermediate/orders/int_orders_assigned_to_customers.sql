@@ -4,13 +4,20 @@ with
 
 orders as (
 
-    select order_id, shop_customer_id, email from {{ ref('stg_shop__orders') }}
+    select
+        order_id,
+        shop_customer_id,
+        email
+    from {{ ref('stg_shop__orders') }}
 
 ),
 
 customer_keys as (
 
-    select node_key, customer_id from {{ ref('int_identity__customer_keys') }}
+    select
+        node_key,
+        customer_id
+    from {{ ref('int_identity__customer_keys') }}
 
 ),
 

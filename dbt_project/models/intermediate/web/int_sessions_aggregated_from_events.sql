@@ -3,7 +3,11 @@ with
 
 events as (
 
-    select session_id, event_type, product_id from {{ ref('stg_web__events') }}
+    select
+        session_id,
+        event_type,
+        product_id
+    from {{ ref('stg_web__events') }}
 
 ),
 

@@ -92,7 +92,9 @@ web as (
 
 wishlists as (
 
-    select customer_id, count(distinct product_id) as wishlist_items
+    select
+        customer_id,
+        count(distinct product_id) as wishlist_items
     from {{ ref('fct_web_events') }}
     where event_type = 'add_to_wishlist' and customer_id is not null and product_id is not null
     group by customer_id
@@ -115,7 +117,9 @@ service as (
 -- The channel a customer reaches out on most: inbound contacts and tickets together.
 inbound_channels as (
 
-    select customer_keys.customer_id, contacts.channel
+    select
+        customer_keys.customer_id,
+        contacts.channel
     from {{ ref('stg_crm__contacts') }} as contacts
     inner join {{ ref('int_identity__customer_keys') }} as customer_keys
         on customer_keys.node_key = 'crm:' || contacts.crm_customer_id
@@ -123,7 +127,10 @@ inbound_channels as (
 
     union all
 
-    select customer_id, channel from {{ ref('fct_support_tickets') }}
+    select
+        customer_id,
+        channel
+    from {{ ref('fct_support_tickets') }}
 
 ),
 
@@ -145,7 +152,7 @@ marketing as (
         count(distinct campaign_id) as campaigns_received,
         avg(case when is_opened then 1.0 else 0.0 end) as open_rate,
         avg(case when is_clicked then 1.0 else 0.0 end) as click_rate,
-        max(case when clicked_at is not null then clicked_at else opened_at end) as last_response_at
+        max(coalesce(clicked_at, opened_at)) as last_response_at
     from {{ ref('fct_campaign_sends') }}
     where not is_control
     group by customer_id
@@ -160,7 +167,9 @@ rfm_base as (
         purchasing.customer_id,
         purchasing.orders,
         purchasing.revenue,
-        cast({{ dbt.datediff('purchasing.last_order_at', 'as_of.as_of_at', 'day') }} as bigint) as recency_days
+        cast(                        {{ dbt.datediff('purchasing.last_order_at', 'as_of.as_of_at', 'day') }} as bigint
+        )
+            as recency_days
     from purchasing
     cross join as_of
 
@@ -183,7 +192,7 @@ rfm as (
 
     select
         rfm_scored.*,
-        floor((frequency_score + monetary_score + 1) / 2.0) as fm_score
+        floor((rfm_scored.frequency_score + rfm_scored.monetary_score + 1) / 2.0) as fm_score
     from rfm_scored
 
 ),
@@ -211,7 +220,7 @@ recommendations as (
         {{ dbt.listagg('coalesce(products.product_name, recommendations.product_id)', "', '",
                        'order by recommendations.recommendation_rank') }} as recommended_products
     from {{ ref('stg_ml__recommendations') }} as recommendations
-    left join {{ ref('dim_products') }} as products on products.product_id = recommendations.product_id
+    left join {{ ref('dim_products') }} as products on recommendations.product_id = products.product_id
     where recommendations.recommendation_rank <= {{ var('recommendations_in_360') }}
     group by recommendations.customer_id
 
@@ -281,19 +290,21 @@ joined as (
         as_of.as_of_at
     from customers
     cross join as_of
-    left join purchasing on purchasing.customer_id = customers.customer_id
-    left join category_revenue on category_revenue.customer_id = customers.customer_id and category_revenue.n = 1
-    left join channel_counts on channel_counts.customer_id = customers.customer_id and channel_counts.n = 1
-    left join device_counts on device_counts.customer_id = customers.customer_id and device_counts.n = 1
-    left join web on web.customer_id = customers.customer_id
-    left join wishlists on wishlists.customer_id = customers.customer_id
-    left join service on service.customer_id = customers.customer_id
+    left join purchasing on customers.customer_id = purchasing.customer_id
+    left join
+        category_revenue
+        on customers.customer_id = category_revenue.customer_id and category_revenue.n = 1
+    left join channel_counts on customers.customer_id = channel_counts.customer_id and channel_counts.n = 1
+    left join device_counts on customers.customer_id = device_counts.customer_id and device_counts.n = 1
+    left join web on customers.customer_id = web.customer_id
+    left join wishlists on customers.customer_id = wishlists.customer_id
+    left join service on customers.customer_id = service.customer_id
     left join contact_channel_counts
-        on contact_channel_counts.customer_id = customers.customer_id and contact_channel_counts.n = 1
-    left join marketing on marketing.customer_id = customers.customer_id
-    left join rfm on rfm.customer_id = customers.customer_id
-    left join predictions on predictions.customer_id = customers.customer_id
-    left join recommendations on recommendations.customer_id = customers.customer_id
+        on customers.customer_id = contact_channel_counts.customer_id and contact_channel_counts.n = 1
+    left join marketing on customers.customer_id = marketing.customer_id
+    left join rfm on customers.customer_id = rfm.customer_id
+    left join predictions on customers.customer_id = predictions.customer_id
+    left join recommendations on customers.customer_id = recommendations.customer_id
 
 ),
 

@@ -18,7 +18,8 @@ final as (
         cast(list_price as double) as list_price,
         cast(unit_cost as double) as unit_cost,
         cast(list_price - unit_cost as double) as unit_margin,
-        cast(case when list_price > 0 then (list_price - unit_cost) / list_price end as double) as margin_rate,
+        cast(case when list_price > 0 then (list_price - unit_cost) / list_price end as double)
+            as margin_rate,
         currency,
         is_active,
         updated_at

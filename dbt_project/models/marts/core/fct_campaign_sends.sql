@@ -10,19 +10,30 @@ sends as (
 
 customer_keys as (
 
-    select node_key, customer_id from {{ ref('int_identity__customer_keys') }}
+    select
+        node_key,
+        customer_id
+    from {{ ref('int_identity__customer_keys') }}
 
 ),
 
 orders as (
 
-    select customer_id, order_id, ordered_at, revenue, gross_margin from {{ ref('fct_orders') }}
+    select
+        customer_id,
+        order_id,
+        ordered_at,
+        revenue,
+        gross_margin
+    from {{ ref('fct_orders') }}
 
 ),
 
 keyed as (
 
-    select sends.*, customer_keys.customer_id
+    select
+        sends.*,
+        customer_keys.customer_id
     from sends
     inner join customer_keys on customer_keys.node_key = 'crm:' || sends.crm_customer_id
 
@@ -39,9 +50,10 @@ conversions as (
         sum(orders.gross_margin) as conversion_gross_margin
     from keyed
     inner join orders
-        on orders.customer_id = keyed.customer_id
-        and orders.ordered_at > keyed.sent_at
-        and orders.ordered_at <= {{ dbt.dateadd('day', var('attribution_days'), 'keyed.sent_at') }}
+        on
+            keyed.customer_id = orders.customer_id
+            and keyed.sent_at < orders.ordered_at
+            and orders.ordered_at <= {{ dbt.dateadd('day', var('attribution_days'), 'keyed.sent_at') }}
     group by keyed.send_id
 
 ),
@@ -66,7 +78,7 @@ final as (
         cast(coalesce(conversions.conversion_revenue, 0) as double) as conversion_revenue,
         cast(coalesce(conversions.conversion_gross_margin, 0) as double) as conversion_gross_margin
     from keyed
-    left join conversions on conversions.send_id = keyed.send_id
+    left join conversions on keyed.send_id = conversions.send_id
 
 )
 

@@ -37,7 +37,7 @@ final as (
         cast(lines.gross_margin as double) as gross_margin,
         lines.currency
     from lines
-    inner join assigned on assigned.order_id = lines.order_id
+    inner join assigned on lines.order_id = assigned.order_id
 
 )
 
