@@ -1,6 +1,5 @@
 """Dagster resources: declared once, configured from the environment, injected by parameter name."""
 
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -30,14 +29,12 @@ def default_resources() -> dict:
     from dagster_dbt import DbtCliResource
 
     wh = settings.warehouse_path()
-    # The dbt installed beside this Python, so a venv works without being activated.
-    beside = Path(sys.executable).with_name("dbt")
     return {
         "warehouse": WarehouseResource(path=str(wh), published_path=str(settings.published_path(wh))),
         "landing": LandingResource(path=str(settings.landing_path())),
         "dbt": DbtCliResource(
             project_dir=str(settings.DBT_PROJECT_DIR),
             profiles_dir=str(settings.DBT_PROJECT_DIR),
-            dbt_executable=str(beside) if beside.exists() else "dbt",
+            dbt_executable=settings.dbt_executable(),
         ),
     }

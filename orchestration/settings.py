@@ -7,6 +7,7 @@ team needs to set nothing. Plain functions elsewhere take these values as argume
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +48,12 @@ def published_path(warehouse: Path | None = None) -> Path:
 def exports_path() -> Path:
     """Where audience exports are written (``ECRM_EXPORTS``, default ``data/exports``)."""
     return _path("ECRM_EXPORTS")
+
+
+def dbt_executable() -> str:
+    """The dbt installed beside this Python (so an unactivated virtualenv works), else ``dbt`` on PATH."""
+    beside = Path(sys.executable).with_name("dbt")
+    return str(beside) if beside.exists() else "dbt"
 
 
 def model_eligibility() -> dict[str, int]:

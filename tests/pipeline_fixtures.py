@@ -9,6 +9,7 @@ any developer warehouse are never touched.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -58,6 +59,11 @@ class Pipeline:
     truth: Path
     warehouse: Path
     target: Path
+
+    @property
+    def build_results(self) -> Path:
+        """run_results.json of the full ``dbt build``."""
+        return self.root / "build_run_results.json"
 
 
 _BUILT: dict[tuple[int, int], Pipeline] = {}
@@ -120,6 +126,8 @@ def built_pipeline(
     finally:
         con.close()
     run_dbt(pipeline, "build")
+    # Later dbt commands overwrite run_results.json; keep the full build's results.
+    shutil.copy(pipeline.target / "run_results.json", pipeline.build_results)
     _BUILT[key] = pipeline
     return pipeline
 

@@ -7,12 +7,15 @@ landing files minus the rows listed in ``truth/bad_rows.csv`` are exactly the cl
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
-from pipeline_fixtures import Pipeline, built_pipeline, query, run_dbt
+from pipeline_fixtures import DBT_PROJECT, Pipeline, built_pipeline, query, run_dbt
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +37,7 @@ def _clean_rows(pipeline: Pipeline, source: str, entity: str) -> pd.DataFrame:
 
 
 def test_dbt_build_ran_every_model_and_test(pipeline: Pipeline) -> None:
-    results = json.loads((pipeline.target / "run_results.json").read_text())["results"]
+    results = json.loads(pipeline.build_results.read_text())["results"]
     statuses = {r["status"] for r in results}
     assert statuses <= {"success", "pass"}, statuses
     kinds = {r["unique_id"].split(".")[0] for r in results}
@@ -199,6 +202,27 @@ def test_staging_normalises_phones_and_emails(pipeline: Pipeline) -> None:
     # Every phone typed in any of the common styles is readable as E.164.
     assert phones["phone_e164"].notna().mean() > 0.99
     assert phones["phone_e164"].dropna().str.fullmatch(r"\+[1-9]\d{7,14}").all()
+
+
+def test_sql_follows_the_style_rules(pipeline: Pipeline) -> None:
+    """SQLFluff (config in dbt_project/.sqlfluff, dbt templater) finds nothing to complain about."""
+    env = {**os.environ, "ECRM_WAREHOUSE": str(pipeline.warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("sqlfluff")), "lint", "models", "tests", "--format", "json"],
+        cwd=DBT_PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    report = json.loads(done.stdout)
+    problems = [
+        f"{f['filepath']}:{v.get('start_line_no', v.get('line_no'))} {v['code']} {v['description']}"
+        for f in report
+        for v in f["violations"]
+    ]
+    assert len(report) >= 40
+    assert problems == []
 
 
 def test_project_files_are_where_dagster_expects_them() -> None:

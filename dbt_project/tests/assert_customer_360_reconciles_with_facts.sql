@@ -3,7 +3,11 @@ with
 
 from_360 as (
 
-    select sum(orders) as orders, sum(revenue) as revenue, sum(tickets) as tickets, sum(gross_margin) as gross_margin
+    select
+        sum(orders) as orders,
+        sum(revenue) as revenue,
+        sum(tickets) as tickets,
+        sum(gross_margin) as gross_margin
     from {{ ref('customer_360') }}
 
 ),
@@ -18,10 +22,13 @@ from_facts as (
 
 )
 
-select *
+select
+    from_360.*,
+    from_facts.*
 from from_360
 cross join from_facts
-where from_360.orders <> from_facts.orders
+where
+    from_360.orders <> from_facts.orders
     or abs(from_360.revenue - from_facts.revenue) > 0.01
     or from_360.tickets <> from_facts.tickets
     or abs(from_360.gross_margin - from_facts.gross_margin) > 0.01

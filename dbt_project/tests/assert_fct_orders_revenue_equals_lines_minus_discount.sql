@@ -19,6 +19,7 @@ select
     coalesce(lines.lines_gross_sales, 0) - orders.discount_amount as expected_revenue,
     lines.lines_revenue
 from {{ ref('fct_orders') }} as orders
-left join lines on lines.order_id = orders.order_id
-where abs(orders.revenue - (coalesce(lines.lines_gross_sales, 0) - orders.discount_amount)) > 0.005
+left join lines on orders.order_id = lines.order_id
+where
+    abs(orders.revenue - (coalesce(lines.lines_gross_sales, 0) - orders.discount_amount)) > 0.005
     or (lines.order_id is not null and abs(orders.revenue - lines.lines_revenue) > 0.005)

@@ -6,6 +6,7 @@ the predictions exist. Two definitions make that order explicit instead of relyi
 """
 
 import os
+import subprocess
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,9 +24,23 @@ dbt_project = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=sett
 
 def _ensure_manifest() -> None:
     # The manifest describes the assets, so it must exist at import; `dbt parse` makes it on a fresh clone.
-    if not dbt_project.manifest_path.exists():
-        os.environ.setdefault("ECRM_WAREHOUSE", str(settings.warehouse_path()))
-        dbt_project.preparer.prepare(dbt_project)
+    # Run with the dbt beside this Python, so an unactivated virtualenv works too.
+    manifest = dbt_project.manifest_path
+    sources = [
+        p
+        for d in ("models", "macros", "tests")
+        for p in (settings.DBT_PROJECT_DIR / d).rglob("*")
+        if p.is_file()
+    ]
+    sources.append(settings.DBT_PROJECT_DIR / "dbt_project.yml")
+    # Re-parse when an analyst changed a model since the last parse, so the assets match the project.
+    if not manifest.exists() or max(p.stat().st_mtime for p in sources) > manifest.stat().st_mtime:
+        env = {**os.environ, "ECRM_WAREHOUSE": str(settings.warehouse_path())}
+        subprocess.run(
+            [settings.dbt_executable(), "parse", "--quiet", "--project-dir", str(settings.DBT_PROJECT_DIR),
+             "--profiles-dir", str(settings.DBT_PROJECT_DIR)],
+            env=env, check=True,
+        )  # fmt: skip
 
 
 _ensure_manifest()

@@ -220,27 +220,30 @@ nodes as (
 ),
 
 -- Rules of the used edges that touch each node (a browser in conflict keeps none).
+touching_rules as (
+
+    select
+        node_a as node_key,
+        rule
+    from edges
+    union all
+    select
+        node_b as node_key,
+        rule
+    from edges
+    where edge_layer = 'core'
+
+),
+
 node_rules as (
 
     select distinct
-        node_key,
-        rule
-    from (
-        select
-            node_a as node_key,
-            rule
-        from edges
-        union all
-        select
-            node_b as node_key,
-            rule
-        from edges
-        where edge_layer = 'core'
-    ) as touching
-    where node_key not in (
-        select node_key from web_nodes
-        where has_link_conflict
-    )
+        touching_rules.node_key,
+        touching_rules.rule
+    from touching_rules
+    left join web_nodes
+        on touching_rules.node_key = web_nodes.node_key
+    where not coalesce(web_nodes.has_link_conflict, false)
 
 ),
 

@@ -308,20 +308,31 @@ logins as (
 ),
 
 -- Rule web_purchase: a browser's purchase event names an order, whose account (or guest e-mail) is known.
-purchases as (
+purchase_targets as (
 
     select
         events.anonymous_id,
+        orders.order_id,
         case
             when orders.shop_customer_id is not null then 'shop:' || orders.shop_customer_id
             else 'email:' || orders.email
         end as node_b,
-        orders.shop_customer_id is null and {{ is_placeholder_email('orders.email') }} as is_placeholder,
-        min(orders.order_id) as evidence
+        orders.shop_customer_id is null and {{ is_placeholder_email('orders.email') }} as is_placeholder
     from events
     inner join orders on events.order_id = orders.order_id
     where events.event_type = 'purchase'
-    group by 1, 2, 3
+
+),
+
+purchases as (
+
+    select
+        anonymous_id,
+        node_b,
+        is_placeholder,
+        min(order_id) as evidence
+    from purchase_targets
+    group by anonymous_id, node_b, is_placeholder
 
 ),
 
@@ -347,36 +358,44 @@ click_matches as (
 
 ),
 
+clicks_with_one_session as (
+
+    select
+        campaign_id,
+        clicked_at,
+        crm_customer_id
+    from click_matches
+    group by campaign_id, clicked_at, crm_customer_id
+    having count(*) = 1
+
+),
+
+sessions_with_one_click as (
+
+    select
+        campaign_id,
+        started_at,
+        anonymous_id
+    from click_matches
+    group by campaign_id, started_at, anonymous_id
+    having count(*) = 1
+
+),
+
 unique_click_matches as (
 
     select click_matches.*
     from click_matches
-    inner join (
-        select
-            campaign_id,
-            clicked_at,
-            crm_customer_id
-        from click_matches
-        group by 1, 2, 3
-        having count(*) = 1
-    ) as one_session
+    inner join clicks_with_one_session
         on
-            click_matches.campaign_id = one_session.campaign_id
-            and click_matches.clicked_at = one_session.clicked_at
-            and click_matches.crm_customer_id = one_session.crm_customer_id
-    inner join (
-        select
-            campaign_id,
-            started_at,
-            anonymous_id
-        from click_matches
-        group by 1, 2, 3
-        having count(*) = 1
-    ) as one_click
+            click_matches.campaign_id = clicks_with_one_session.campaign_id
+            and click_matches.clicked_at = clicks_with_one_session.clicked_at
+            and click_matches.crm_customer_id = clicks_with_one_session.crm_customer_id
+    inner join sessions_with_one_click
         on
-            click_matches.campaign_id = one_click.campaign_id
-            and click_matches.started_at = one_click.started_at
-            and click_matches.anonymous_id = one_click.anonymous_id
+            click_matches.campaign_id = sessions_with_one_click.campaign_id
+            and click_matches.started_at = sessions_with_one_click.started_at
+            and click_matches.anonymous_id = sessions_with_one_click.anonymous_id
 
 ),
 

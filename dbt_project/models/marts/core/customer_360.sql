@@ -167,9 +167,7 @@ rfm_base as (
         purchasing.customer_id,
         purchasing.orders,
         purchasing.revenue,
-        cast(                        {{ dbt.datediff('purchasing.last_order_at', 'as_of.as_of_at', 'day') }} as bigint
-        )
-            as recency_days
+        cast({{ dbt.datediff('purchasing.last_order_at', 'as_of.as_of_at', 'day') }} as bigint) as recency_days
     from purchasing
     cross join as_of
 

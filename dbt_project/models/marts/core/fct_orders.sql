@@ -28,7 +28,10 @@ lines as (
 
 refunds as (
 
-    select order_id, sum(refund_amount) as refund_amount, sum(quantity) as returned_items
+    select
+        order_id,
+        sum(refund_amount) as refund_amount,
+        sum(quantity) as returned_items
     from {{ ref('stg_shop__returns') }}
     group by order_id
 
@@ -60,9 +63,9 @@ joined as (
         coalesce(refunds.refund_amount, 0) as refund_amount,
         coalesce(refunds.returned_items, 0) as returned_items
     from orders
-    inner join assigned on assigned.order_id = orders.order_id
-    left join lines on lines.order_id = orders.order_id
-    left join refunds on refunds.order_id = orders.order_id
+    inner join assigned on orders.order_id = assigned.order_id
+    left join lines on orders.order_id = lines.order_id
+    left join refunds on orders.order_id = refunds.order_id
 
 ),
 
@@ -103,5 +106,5 @@ final as (
 
 select
     final.*,
-    order_sequence = 1 as is_first_order
+    final.order_sequence = 1 as is_first_order
 from final

@@ -9,13 +9,21 @@ returns as (
 
 orders as (
 
-    select order_id, customer_id, ordered_at, currency from {{ ref('fct_orders') }}
+    select
+        order_id,
+        customer_id,
+        ordered_at,
+        currency
+    from {{ ref('fct_orders') }}
 
 ),
 
 products as (
 
-    select product_id, category from {{ ref('stg_shop__products') }}
+    select
+        product_id,
+        category
+    from {{ ref('stg_shop__products') }}
 
 ),
 
@@ -32,11 +40,13 @@ final as (
         orders.currency,
         returns.returned_at,
         cast(returns.returned_at as date) as return_date,
-        cast({{ dbt.datediff('orders.ordered_at', 'returns.returned_at', 'day') }} as bigint) as days_to_return,
+        cast(
+            {{ dbt.datediff('orders.ordered_at', 'returns.returned_at', 'day') }} as bigint
+        ) as days_to_return,
         returns.reason
     from returns
-    inner join orders on orders.order_id = returns.order_id
-    left join products on products.product_id = returns.product_id
+    inner join orders on returns.order_id = orders.order_id
+    left join products on returns.product_id = products.product_id
 
 )
 

@@ -15,7 +15,10 @@ session_events as (
 
 customer_keys as (
 
-    select node_key, customer_id from {{ ref('int_identity__customer_keys') }}
+    select
+        node_key,
+        customer_id
+    from {{ ref('int_identity__customer_keys') }}
 
 ),
 
@@ -34,7 +37,7 @@ joined as (
         coalesce(session_events.checkout_starts, 0) as checkout_starts,
         coalesce(session_events.purchases, 0) as purchases
     from sessions
-    left join session_events on session_events.session_id = sessions.session_id
+    left join session_events on sessions.session_id = session_events.session_id
     left join customer_keys as account on account.node_key = 'shop:' || sessions.user_id
     left join customer_keys as browser on browser.node_key = 'web:' || sessions.anonymous_id
 

@@ -9,7 +9,10 @@ events as (
 
 customer_keys as (
 
-    select node_key, customer_id from {{ ref('int_identity__customer_keys') }}
+    select
+        node_key,
+        customer_id
+    from {{ ref('int_identity__customer_keys') }}
 
 ),
 

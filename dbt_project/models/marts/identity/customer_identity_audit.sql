@@ -11,7 +11,11 @@ edges as (
 
 customer_keys as (
 
-    select node_key, customer_id, has_link_conflict from {{ ref('int_identity__customer_keys') }}
+    select
+        node_key,
+        customer_id,
+        has_link_conflict
+    from {{ ref('int_identity__customer_keys') }}
 
 ),
 
@@ -31,8 +35,8 @@ final as (
         node_a_keys.customer_id as customer_id_a,
         node_b_keys.customer_id as customer_id_b
     from edges
-    left join customer_keys as node_a_keys on node_a_keys.node_key = edges.node_a
-    left join customer_keys as node_b_keys on node_b_keys.node_key = edges.node_b
+    left join customer_keys as node_a_keys on edges.node_a = node_a_keys.node_key
+    left join customer_keys as node_b_keys on edges.node_b = node_b_keys.node_key
 
 )
 

@@ -9,7 +9,10 @@ lines as (
 
 orders as (
 
-    select order_id, is_first_order from {{ ref('fct_orders') }}
+    select
+        order_id,
+        is_first_order
+    from {{ ref('fct_orders') }}
 
 ),
 
@@ -21,7 +24,8 @@ final as (
         lines.sales_channel,
         coalesce(lines.country, 'unknown') as country,
         cast(count(distinct lines.order_id) as bigint) as orders,
-        cast(count(distinct case when orders.is_first_order then lines.order_id end) as bigint) as first_orders,
+        cast(count(distinct case when orders.is_first_order then lines.order_id end) as bigint)
+            as first_orders,
         cast(count(distinct lines.customer_id) as bigint) as customers,
         cast(sum(lines.quantity) as bigint) as items,
         cast(sum(lines.gross_sales) as double) as gross_sales,
@@ -30,8 +34,12 @@ final as (
         cast(sum(lines.cost) as double) as cost,
         cast(sum(lines.gross_margin) as double) as gross_margin
     from lines
-    inner join orders on orders.order_id = lines.order_id
-    group by 1, 2, 3, 4
+    inner join orders on lines.order_id = orders.order_id
+    group by
+        lines.order_date,
+        coalesce(lines.category, 'unknown'),
+        lines.sales_channel,
+        coalesce(lines.country, 'unknown')
 
 )
 

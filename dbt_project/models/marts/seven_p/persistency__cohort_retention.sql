@@ -5,13 +5,19 @@ with
 
 orders as (
 
-    select customer_id, ordered_at, revenue from {{ ref('fct_orders') }}
+    select
+        customer_id,
+        ordered_at,
+        revenue
+    from {{ ref('fct_orders') }}
 
 ),
 
 first_orders as (
 
-    select customer_id, {{ dbt.date_trunc('month', 'min(ordered_at)') }} as cohort_month
+    select
+        customer_id,
+        {{ dbt.date_trunc('month', 'min(ordered_at)') }} as cohort_month
     from orders
     group by customer_id
 
@@ -19,7 +25,9 @@ first_orders as (
 
 cohorts as (
 
-    select cohort_month, count(*) as cohort_customers
+    select
+        cohort_month,
+        count(*) as cohort_customers
     from first_orders
     group by cohort_month
 
@@ -33,9 +41,12 @@ months as (
 
 grid as (
 
-    select cohorts.cohort_month, cohorts.cohort_customers, months.activity_month
+    select
+        cohorts.cohort_month,
+        cohorts.cohort_customers,
+        months.activity_month
     from cohorts
-    inner join months on months.activity_month >= cohorts.cohort_month
+    inner join months on cohorts.cohort_month <= months.activity_month
 
 ),
 
@@ -48,8 +59,8 @@ activity as (
         count(*) as orders,
         sum(orders.revenue) as revenue
     from orders
-    inner join first_orders on first_orders.customer_id = orders.customer_id
-    group by 1, 2
+    inner join first_orders on orders.customer_id = first_orders.customer_id
+    group by first_orders.cohort_month, {{ dbt.date_trunc('month', 'orders.ordered_at') }}
 
 ),
 
@@ -57,19 +68,22 @@ final as (
 
     select
         cast(grid.cohort_month as date) as cohort_month,
-        cast({{ dbt.datediff('grid.cohort_month', 'grid.activity_month', 'month') }} as bigint)
-            as months_since_first_order,
+        cast(
+            {{ dbt.datediff('grid.cohort_month', 'grid.activity_month', 'month') }} as bigint
+        ) as months_since_first_order,
         cast(grid.activity_month as date) as activity_month,
         cast(grid.cohort_customers as bigint) as cohort_customers,
         cast(coalesce(activity.active_customers, 0) as bigint) as active_customers,
-        cast(1.0 * coalesce(activity.active_customers, 0) / grid.cohort_customers as double) as retention_rate,
+        cast(1.0 * coalesce(activity.active_customers, 0) / grid.cohort_customers as double)
+            as retention_rate,
         cast(coalesce(activity.orders, 0) as bigint) as orders,
         cast(coalesce(activity.revenue, 0) as double) as revenue,
         cast(coalesce(activity.revenue, 0) / grid.cohort_customers as double) as revenue_per_cohort_customer
     from grid
     left join activity
-        on activity.cohort_month = grid.cohort_month
-        and activity.activity_month = grid.activity_month
+        on
+            grid.cohort_month = activity.cohort_month
+            and grid.activity_month = activity.activity_month
 
 )
 

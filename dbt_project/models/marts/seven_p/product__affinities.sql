@@ -11,23 +11,36 @@ rules as (
 
 products as (
 
-    select product_id, product_name from {{ ref('dim_products') }}
+    select
+        product_id,
+        product_name
+    from {{ ref('dim_products') }}
 
 ),
 
 positions as (
 
     {%- for i in range(1, 11) %}
-    select {{ i }} as position{{ ' union all' if not loop.last }}
+        select {{ i }} as position{{ ' union all' if not loop.last }}
     {%- endfor %}
 
 ),
 
 sides as (
 
-    select rule_id, rule_level, 'antecedents' as side, antecedents as items from rules
+    select
+        rule_id,
+        rule_level,
+        'antecedents' as side,
+        antecedents as items
+    from rules
     union all
-    select rule_id, rule_level, 'consequents' as side, consequents as items from rules
+    select
+        rule_id,
+        rule_level,
+        'consequents' as side,
+        consequents as items
+    from rules
 
 ),
 
@@ -55,7 +68,7 @@ named as (
                   else items.item end",
             "' | '", 'order by items.position') }} as names
     from items
-    left join products on products.product_id = items.item
+    left join products on items.item = products.product_id
     group by items.rule_id, items.side
 
 ),
@@ -76,13 +89,13 @@ final as (
         cast(rules.leverage as double) as leverage,
         cast(rules.conviction as double) as conviction,
         cast(row_number() over (
-            partition by rules.rule_level order by rules.lift desc, rules.confidence desc, rules.rule_id
+            partition by rules.rule_level order by rules.lift desc, rules.confidence desc, rules.rule_id asc
         ) as bigint) as lift_rank
     from rules
     left join named as antecedent_names
-        on antecedent_names.rule_id = rules.rule_id and antecedent_names.side = 'antecedents'
+        on rules.rule_id = antecedent_names.rule_id and antecedent_names.side = 'antecedents'
     left join named as consequent_names
-        on consequent_names.rule_id = rules.rule_id and consequent_names.side = 'consequents'
+        on rules.rule_id = consequent_names.rule_id and consequent_names.side = 'consequents'
 
 )
 

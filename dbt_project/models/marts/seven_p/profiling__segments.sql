@@ -9,7 +9,10 @@ customers as (
 
 totals as (
 
-    select count(*) as all_customers, sum(revenue) as all_revenue from customers
+    select
+        count(*) as all_customers,
+        sum(revenue) as all_revenue
+    from customers
 
 ),
 

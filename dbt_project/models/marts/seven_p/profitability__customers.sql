@@ -7,7 +7,8 @@ with
 
 customers as (
 
-    select customer_id from {{ ref('dim_customers') }} where is_identified
+    select customer_id from {{ ref('dim_customers') }}
+    where is_identified
 
 ),
 
@@ -27,16 +28,20 @@ orders as (
 
 returned as (
 
-    select returns.customer_id, sum(returns.quantity * coalesce(products.unit_cost, 0)) as returned_cost
+    select
+        returns.customer_id,
+        sum(returns.quantity * coalesce(products.unit_cost, 0)) as returned_cost
     from {{ ref('fct_returns') }} as returns
-    left join {{ ref('dim_products') }} as products on products.product_id = returns.product_id
+    left join {{ ref('dim_products') }} as products on returns.product_id = products.product_id
     group by returns.customer_id
 
 ),
 
 service as (
 
-    select customer_id, count(*) as tickets
+    select
+        customer_id,
+        count(*) as tickets
     from {{ ref('fct_support_tickets') }}
     group by customer_id
 
@@ -49,16 +54,18 @@ campaign_cost_per_send as (
         campaigns.cost / count(sends.send_id) as cost_per_send
     from {{ ref('stg_marketing__campaigns') }} as campaigns
     inner join {{ ref('fct_campaign_sends') }} as sends
-        on sends.campaign_id = campaigns.campaign_id and not sends.is_control
+        on campaigns.campaign_id = sends.campaign_id and not sends.is_control
     group by campaigns.campaign_id, campaigns.cost
 
 ),
 
 marketing as (
 
-    select sends.customer_id, sum(campaign_cost_per_send.cost_per_send) as marketing_cost
+    select
+        sends.customer_id,
+        sum(campaign_cost_per_send.cost_per_send) as marketing_cost
     from {{ ref('fct_campaign_sends') }} as sends
-    inner join campaign_cost_per_send on campaign_cost_per_send.campaign_id = sends.campaign_id
+    inner join campaign_cost_per_send on sends.campaign_id = campaign_cost_per_send.campaign_id
     where not sends.is_control
     group by sends.customer_id
 
@@ -78,10 +85,10 @@ joined as (
         coalesce(service.tickets, 0) * {{ var('service_cost_per_ticket') }} as service_cost,
         coalesce(marketing.marketing_cost, 0) as marketing_cost
     from customers
-    left join orders on orders.customer_id = customers.customer_id
-    left join returned on returned.customer_id = customers.customer_id
-    left join service on service.customer_id = customers.customer_id
-    left join marketing on marketing.customer_id = customers.customer_id
+    left join orders on customers.customer_id = orders.customer_id
+    left join returned on customers.customer_id = returned.customer_id
+    left join service on customers.customer_id = service.customer_id
+    left join marketing on customers.customer_id = marketing.customer_id
 
 ),
 
@@ -105,8 +112,9 @@ final as (
             / nullif(revenue, 0) as double
         ) as net_profit_rate,
         cast(ntile(10) over (
-            order by gross_margin - refund_amount + returned_cost - service_cost - marketing_cost desc,
-            customer_id
+            order by
+                gross_margin - refund_amount + returned_cost - service_cost - marketing_cost desc,
+                customer_id
         ) as integer) as profit_decile
     from joined
 

@@ -68,7 +68,7 @@ rates as (
         coalesce(arms.clicks, 0) as clicks,
         coalesce(arms.unsubscribes, 0) as unsubscribes
     from campaigns
-    left join arms on arms.campaign_id = campaigns.campaign_id
+    left join arms on campaigns.campaign_id = arms.campaign_id
 
 ),
 
@@ -76,8 +76,8 @@ adjusted as (
 
     select
         rates.*,
-        (treated_conversions + 1.0) / (treated_sends + 2) as adjusted_treated_rate,
-        (control_conversions + 1.0) / (control_sends + 2) as adjusted_control_rate
+        (rates.treated_conversions + 1.0) / (rates.treated_sends + 2) as adjusted_treated_rate,
+        (rates.control_conversions + 1.0) / (rates.control_sends + 2) as adjusted_control_rate
     from rates
 
 ),
@@ -86,14 +86,20 @@ uplift as (
 
     select
         adjusted.*,
-        treated_conversion_rate - control_conversion_rate as uplift,
-        adjusted_treated_rate - adjusted_control_rate as adjusted_uplift,
-        case when treated_sends > 0 and control_sends > 0 then sqrt(
-            adjusted_treated_rate * (1 - adjusted_treated_rate) / (treated_sends + 2)
-            + adjusted_control_rate * (1 - adjusted_control_rate) / (control_sends + 2)
+        adjusted.treated_conversion_rate - adjusted.control_conversion_rate as uplift,
+        adjusted.adjusted_treated_rate - adjusted.adjusted_control_rate as adjusted_uplift,
+        case when adjusted.treated_sends > 0 and adjusted.control_sends > 0 then sqrt(
+            adjusted.adjusted_treated_rate
+            * (1 - adjusted.adjusted_treated_rate)
+            / (adjusted.treated_sends + 2)
+            + adjusted.adjusted_control_rate
+            * (1 - adjusted.adjusted_control_rate)
+            / (adjusted.control_sends + 2)
         ) end as uplift_std_error,
-        (treated_revenue_per_send - control_revenue_per_send) * treated_sends as incremental_revenue,
-        (treated_margin_per_send - control_margin_per_send) * treated_sends as incremental_gross_margin
+        (adjusted.treated_revenue_per_send - adjusted.control_revenue_per_send)
+        * adjusted.treated_sends as incremental_revenue,
+        (adjusted.treated_margin_per_send - adjusted.control_margin_per_send)
+        * adjusted.treated_sends as incremental_gross_margin
     from adjusted
 
 ),

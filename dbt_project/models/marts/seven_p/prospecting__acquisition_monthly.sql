@@ -6,7 +6,11 @@ with
 
 first_orders as (
 
-    select customer_id, order_id, ordered_at, revenue
+    select
+        customer_id,
+        order_id,
+        ordered_at,
+        revenue
     from {{ ref('fct_orders') }}
     where is_first_order
 
@@ -14,7 +18,10 @@ first_orders as (
 
 customers as (
 
-    select customer_id, acquisition_channel from {{ ref('dim_customers') }}
+    select
+        customer_id,
+        acquisition_channel
+    from {{ ref('dim_customers') }}
 
 ),
 
@@ -26,9 +33,11 @@ sessions as (
 
 purchase_sessions as (
 
-    select events.order_id, min(sessions.traffic_channel) as traffic_channel
+    select
+        events.order_id,
+        min(sessions.traffic_channel) as traffic_channel
     from {{ ref('fct_web_events') }} as events
-    inner join sessions on sessions.session_id = events.session_id
+    inner join sessions on events.session_id = sessions.session_id
     where events.event_type = 'purchase' and events.order_id is not null
     group by events.order_id
 
@@ -42,9 +51,11 @@ new_customers as (
         count(*) as new_customers,
         sum(first_orders.revenue) as first_order_revenue
     from first_orders
-    left join customers on customers.customer_id = first_orders.customer_id
-    left join purchase_sessions on purchase_sessions.order_id = first_orders.order_id
-    group by 1, 2
+    left join customers on first_orders.customer_id = customers.customer_id
+    left join purchase_sessions on first_orders.order_id = purchase_sessions.order_id
+    group by
+        {{ dbt.date_trunc('month', 'first_orders.ordered_at') }},
+        coalesce(customers.acquisition_channel, purchase_sessions.traffic_channel, 'unknown')
 
 ),
 
@@ -59,15 +70,21 @@ funnel as (
         sum(case when has_checkout_start then 1 else 0 end) as checkout_sessions,
         sum(case when has_purchase then 1 else 0 end) as purchase_sessions
     from sessions
-    group by 1, 2
+    group by {{ dbt.date_trunc('month', 'started_at') }}, traffic_channel
 
 ),
 
 spine as (
 
-    select month, channel from new_customers
+    select
+        month,
+        channel
+    from new_customers
     union
-    select month, channel from funnel
+    select
+        month,
+        channel
+    from funnel
 
 ),
 
@@ -84,14 +101,16 @@ final as (
         cast(coalesce(funnel.checkout_sessions, 0) as bigint) as checkout_sessions,
         cast(coalesce(funnel.purchase_sessions, 0) as bigint) as purchase_sessions,
         cast(1.0 * funnel.product_view_sessions / nullif(funnel.sessions, 0) as double) as product_view_rate,
-        cast(1.0 * funnel.cart_sessions / nullif(funnel.product_view_sessions, 0) as double) as view_to_cart_rate,
-        cast(1.0 * funnel.checkout_sessions / nullif(funnel.cart_sessions, 0) as double) as cart_to_checkout_rate,
+        cast(1.0 * funnel.cart_sessions / nullif(funnel.product_view_sessions, 0) as double)
+            as view_to_cart_rate,
+        cast(1.0 * funnel.checkout_sessions / nullif(funnel.cart_sessions, 0) as double)
+            as cart_to_checkout_rate,
         cast(1.0 * funnel.purchase_sessions / nullif(funnel.checkout_sessions, 0) as double)
             as checkout_to_purchase_rate,
         cast(1.0 * funnel.purchase_sessions / nullif(funnel.sessions, 0) as double) as session_conversion_rate
     from spine
-    left join new_customers on new_customers.month = spine.month and new_customers.channel = spine.channel
-    left join funnel on funnel.month = spine.month and funnel.channel = spine.channel
+    left join new_customers on spine.month = new_customers.month and spine.channel = new_customers.channel
+    left join funnel on spine.month = funnel.month and spine.channel = funnel.channel
 
 )
 

@@ -10,7 +10,7 @@ renamed as (
 
     select
         {{ dbt.hash("level || '#' || antecedents || '=>' || consequents") }} as rule_id,
-        "level" as rule_level,
+        level as rule_level,
         antecedents,
         consequents,
         cast(n_items as integer) as n_items,

@@ -12,7 +12,7 @@ renamed as (
         customer_id,
         frequency,
         recency,
-        "T" as customer_age,
+        t as customer_age,
         monetary_value,
         probability_alive,
         expected_purchases_30d,

@@ -10,11 +10,11 @@ renamed as (
 
     select
         customer_id,
-        cast("rank" as integer) as recommendation_rank,
+        cast(rank as integer) as recommendation_rank,
         product_id,
         score,
         reason,
-        "source" as recommender
+        source as recommender
 
     from source
 
