@@ -92,8 +92,7 @@ def test_second_run_changes_no_raw_table(pipeline_run):
         with duckdb.connect(str(pipeline_run.warehouse), read_only=True) as con:
             tables = {f"raw.{n}" for n in load_contracts()} | {f"quarantine.{n}" for n in load_contracts()}
             out = {
-                t: con.execute(f"select count(*), sum(hash(t)) from {t} t").fetchone()
-                for t in sorted(tables)
+                t: con.execute(f"select count(*), sum(hash(t)) from {t} t").fetchone() for t in sorted(tables)
             }
             out["manifest"] = con.execute("select count(*), sum(hash(t)) from ops.load_manifest t").fetchone()
             return out

@@ -1,11 +1,11 @@
 """Identity resolution scored against the demo generator's truth, by pairs of source records.
 
 A pair is two source records (CRM id, shop account, guest e-mail, browser) of ``truth/identity.csv``.
-Precision is measured over every pair the warehouse puts in one customer. Recall is measured over the pairs
-the landing data can link at all: two records of the same person connected through evidence in the files
-(a shared e-mail or phone, an account's checkout e-mail, a browser's login or purchase). The generator also
-lists browsers of a person that never log in or buy; nothing in the data ties those to anyone, so pairs
-with them are reported (overall recall) but not held to the 0.98 bar.
+Precision is measured over every pair the warehouse puts in one customer, recall over every pair of records
+of the same person in the truth. The generator makes every browser cookie identify its person at least once
+(a login or a purchase), as it must for the truth to be recoverable at all; recall over the pairs the files
+can link (two records of one person connected through evidence: a shared e-mail or phone, an account's
+checkout e-mail, a browser's login or purchase) is reported beside it as the resolver's own ceiling.
 """
 
 from __future__ import annotations
@@ -115,13 +115,16 @@ def test_precision_over_all_pairs(scored: pd.DataFrame) -> None:
     assert precision >= 0.995
 
 
-def test_recall_over_linkable_pairs(scored: pd.DataFrame) -> None:
+def test_recall_over_all_truth_pairs(scored: pd.DataFrame) -> None:
     linkable = _pairs(scored, ["person_id", "evidence_component"])
     found = _pairs(scored, ["person_id", "evidence_component", "customer_id"])
-    overall = _pairs(scored, ["person_id", "customer_id"]) / _pairs(scored, ["person_id"])
-    recall = found / linkable
-    print(f"recall {recall:.5f} over {linkable} linkable pairs; {overall:.5f} over all truth pairs")
-    assert linkable > 1_000
+    truth_pairs = _pairs(scored, ["person_id"])
+    recall = _pairs(scored, ["person_id", "customer_id"]) / truth_pairs
+    print(
+        f"recall {recall:.5f} over {truth_pairs} truth pairs; {found / linkable:.5f} over {linkable} linkable"
+    )
+    assert truth_pairs > 1_000
+    assert found / linkable >= 0.98
     assert recall >= 0.98
 
 

@@ -91,7 +91,8 @@ def crm_records(
         email[crm_person == y] = persons.email[x]
     # Some records have no e-mail or phone; the rest use a random common phone style.
     has_email = rng.random(n) < 0.95
-    has_phone = rng.random(n) < 0.7
+    # A CRM record exists to reach someone: a record without an e-mail always has a phone.
+    has_phone = (rng.random(n) < 0.7) | ~has_email
     phone = format_phones(persons, crm_person, rng.choice(6, n, p=[0.3, 0.2, 0.2, 0.1, 0.1, 0.1]))
     email = np.where(has_email, email, None)
     phone = np.where(has_phone, phone, None)
@@ -116,7 +117,7 @@ def crm_records(
         dtype=object,
     )
     d_phone = format_phones(persons, d_person, rng.choice(6, len(dup)))
-    d_phone = np.where(rng.random(len(dup)) < 0.75, d_phone, None)
+    d_phone = np.where((rng.random(len(dup)) < 0.75) | ~_present(d_email), d_phone, None)
     d_first = np.array(
         [typo(rng, f) if f and rng.random() < 0.5 else f for f in persons.first_name[d_person]], dtype=object
     )

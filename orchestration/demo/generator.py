@@ -277,6 +277,7 @@ def _chunk(run: _Run, ci: int, n_b: int, bad: BadRows) -> None:
         run.cat.product_id,
         len(run.cat),
         NA_TS,
+        np.isin(np.arange(n_p), recs.person),
     )
     tix = tickets(rng(9), recs, NA_TS)
     cons = contacts(rng(10), recs)

@@ -66,6 +66,53 @@ def _segment_starts(keys: np.ndarray) -> np.ndarray:
     return np.searchsorted(keys, keys, side="left")
 
 
+def _identifiable_cookies(
+    dev: np.ndarray,
+    person: np.ndarray,
+    anchor: np.ndarray,
+    is_purchase: np.ndarray,
+    cand: np.ndarray,
+    after_acc: np.ndarray,
+    n_buyers: int,
+    devices_first: np.ndarray,
+    clicked: np.ndarray,
+    has_crm: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Make every cookie in the data one that identifies its person at least once.
+
+    The identity truth lists every cookie with sessions; a cookie that never logs in and never buys could
+    not be tied to anyone by any method, so the truth would hold pairs no resolver can recover. So:
+    (1) an account holder's cookie that never identifies logs in on its last session after the account
+    exists; (2) other sessions on never-identifying cookies move to a cookie of the same person that does;
+    (3) people none of whose cookies identify browse on a single cookie if they have no other record (one
+    record: no pair to find); the anonymous-only browsing of buyers and CRM contacts is left out. Purchase
+    sessions and sessions opened from a campaign click (tied to the CRM record that clicked) identify and
+    are never moved or dropped. Returns the new cookie per session, the login candidates and a keep mask.
+    """
+    cand = cand.copy()
+    n_dev = int(max(dev.max(initial=0), devices_first.max(initial=0))) + 1
+    ident = np.zeros(n_dev, dtype=bool)
+    ident[dev[is_purchase | cand | clicked]] = True
+    eligible = np.flatnonzero(after_acc & ~ident[dev])
+    if len(eligible):
+        by_dev_time = eligible[np.lexsort((anchor[eligible], dev[eligible]))]
+        last = np.r_[dev[by_dev_time][1:] != dev[by_dev_time][:-1], True]
+        chosen = by_dev_time[last]
+        cand[chosen] = True
+        ident[dev[chosen]] = True
+    ok = ident[dev]
+    target = np.full(int(person.max(initial=0)) + 1, -1, dtype=np.int64)
+    pid, dv = person[ok], dev[ok]
+    order = np.lexsort((dv, pid))
+    firsts = np.r_[True, pid[order][1:] != pid[order][:-1]]
+    target[pid[order][firsts]] = dv[order][firsts]
+    moved = np.where(~ok & (target[person] >= 0), target[person], dev)
+    orphan = ~ok & (target[person] < 0)
+    moved = np.where(orphan, devices_first[person], moved)
+    keep = ~(orphan & ((person < n_buyers) | has_crm[person]))
+    return moved, cand, keep
+
+
 def make_web(
     rng: np.random.Generator,
     n_buyers: int,
@@ -82,8 +129,10 @@ def make_web(
     product_ids: np.ndarray,
     n_products: int,
     na_ts: int,
+    has_crm: np.ndarray,
 ) -> tuple[Sessions, Events]:
-    """Sessions and events of a chunk (``account_created`` per person, NA_TS for people without account)."""
+    """Sessions and events of a chunk (``account_created`` per person, NA_TS for people without account;
+    ``has_crm`` per person: whether they have a CRM record)."""
     src_w = np.array([s[3] for s in C.TRAFFIC_SOURCES])
     src_w = src_w / src_w.sum()
 
@@ -134,6 +183,19 @@ def make_web(
     is_purchase = s_order >= 0
     ns = n_p + n_b
 
+    # Login candidates: every account purchase, and a quarter of account holders' other sessions.
+    has_acc = account_created[s_person] != na_ts
+    after_acc = has_acc & (s_anchor >= account_created[s_person])
+    acct_order = is_purchase & ~orders.is_guest[np.maximum(s_order, 0)]
+    cand = acct_order | (~is_purchase & after_acc & (rng.random(ns) < 0.25))
+    clicked = ~is_purchase & (s_utm < 0)
+    s_dev, cand, keep = _identifiable_cookies(s_dev, s_person, s_anchor, is_purchase, cand, after_acc,
+                                              n_buyers, devices.first, clicked, has_crm)  # fmt: skip
+    s_person, s_dev, s_anchor, s_utm, s_order, is_purchase, cand = (
+        a[keep] for a in (s_person, s_dev, s_anchor, s_utm, s_order, is_purchase, cand)
+    )
+    ns = len(s_person)
+
     # Event counts per session and type.
     lines = orders.lines
     line_order_pos = np.full(len(orders), -1)
@@ -150,11 +212,6 @@ def make_web(
     counts[:, PURCHASE] = is_purchase
 
     # Logins: sort sessions by cookie and time; the first login candidate on a cookie logs in.
-    has_acc = account_created[s_person] != na_ts
-    acct_order = is_purchase & ~orders.is_guest[np.maximum(s_order, 0)]
-    cand = (is_purchase & acct_order) | (
-        ~is_purchase & has_acc & (s_anchor >= account_created[s_person]) & (rng.random(ns) < 0.25)
-    )
     by_dev = np.lexsort((s_anchor, s_dev))
     c_sorted = cand[by_dev].astype(np.int64)
     cum = np.cumsum(c_sorted)
