@@ -33,6 +33,9 @@ SUPPORTED_SUFFIXES = {
 }
 META_COLUMNS = ("_source_file", "_row_number", "_loaded_at")
 _STAGE = "_ecrm_stage"
+_BATCH = "_ecrm_batch"
+# Rows checked together in one pass; bounded so that a million-customer load stays within memory.
+BATCH_ROWS = 3_000_000
 
 
 @dataclass
@@ -322,17 +325,18 @@ def _typed(column: Column, table: str | None = None) -> str:
     return f"try_cast({v} as {column.duckdb_type})"
 
 
-def _apply_rules(con: duckdb.DuckDBPyConnection, contract: Contract, path_key: str) -> None:
-    """Add ``_rules`` (the list of broken rules) to the staged rows, in one statement.
+def _apply_rules(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
+    """Add ``_rules`` (the list of broken rules) to the rows of ``_ecrm_batch``, in one statement.
 
     Order of evaluation: column rules, then foreign keys (against what is already loaded: parents load
-    first, see ``load_contracts``), then the primary key among rows still good — the first row of a key in
-    file order wins; event entities also reject a key already loaded from another file (snapshot entities
-    keep every version; staging picks the latest).
+    first, see ``load_contracts``), then the primary key among rows still good. The first row of a key wins,
+    in file order then row order; event entities also reject a key already loaded from a file outside this
+    batch (snapshot entities keep one row per key and file: every export's version; staging picks the
+    latest).
     """
     checks = [rule for c in contract.columns for rule in _column_rules(c)]
     cases = ", ".join(f"case when {pred} then {lit(name)} end" for name, pred in checks) or "null"
-    ctes = [f"c0 as (select *, list_filter([{cases}], lambda x: x is not null) as _rules from {_STAGE})"]
+    ctes = [f"c0 as (select *, list_filter([{cases}], lambda x: x is not null) as _rules from {_BATCH})"]
     last = "c0"
     for i, fk in enumerate(contract.foreign_keys, start=1):
         v = _value(fk.column)
@@ -347,22 +351,26 @@ def _apply_rules(con: duckdb.DuckDBPyConnection, contract: Contract, path_key: s
         )
         last = f"c{i}"
     key = ", ".join(_typed(contract.column(k)) for k in contract.primary_key)
+    per_file = ", _source_file" if contract.kind == "snapshot" else ""
     rule = lit("unique:" + contract.primary_key[0])
     ctes.append(
         f"""ck as (
             select *, case when len(_rules) = 0 then row_number() over (
-                partition by len(_rules) = 0, {key} order by _row_number) end as _n
+                partition by len(_rules) = 0, {key}{per_file} order by _file_order, _row_number) end as _n
             from {last}
         )"""
     )
     if contract.kind == "event":
         on = " and ".join(f"r.{q(k)} = {_typed(contract.column(k), 'ck')}" for k in contract.primary_key)
-        elsewhere = f"exists (select 1 from raw.{q(contract.name)} r where {on} and r._source_file <> {lit(path_key)})"
+        elsewhere = (
+            f"exists (select 1 from raw.{q(contract.name)} r where {on} "
+            f"and r._source_file not in (select _source_file from _ecrm_batch_files))"
+        )
     else:
         elsewhere = "false"
     con.execute(
         f"""
-        create or replace temp table {_STAGE} as
+        create or replace temp table {_BATCH} as
         with {", ".join(ctes)}
         select * exclude (_n) replace (
             case when _n > 1 or (_n = 1 and {elsewhere}) then list_append(_rules, {rule}) else _rules end as _rules
@@ -400,138 +408,19 @@ def _write_manifest(con: duckdb.DuckDBPyConnection, result: FileResult) -> None:
     )
 
 
-def load_file(
-    con: duckdb.DuckDBPyConnection,
-    path: Path,
-    contract: Contract,
-    landing: Path,
-    now: datetime | None = None,
-) -> FileResult:
-    """Load one landing file: good rows to raw, bad rows to quarantine, one manifest row.
-
-    A file whose hash is already in the manifest is skipped (status ``unchanged``; no table is touched).
-    A changed file replaces the rows it loaded before. A file-level problem (unreadable, empty, a required
-    column missing) rejects the file: its readable rows are quarantined under the file-level rule and the
-    manifest says why.
-    """
-    now = now or datetime.now(UTC)
-    path_key = path.relative_to(landing).as_posix()
-    digest = sha256_of(path)
-    previous = _manifest_row(con, path_key)
-    if previous is not None and previous[0] == digest:
-        return FileResult(path_key, digest, contract.source, contract.entity, 0, 0, 0, "unchanged", None, now)
-
-    # Reading can fail on a bad file; do it before the transaction, which an error would abort.
-    try:
-        staged = _stage_file(con, path)
-    except FileRejected as exc:
-        staged = exc
-    con.execute("begin transaction")
-    try:
-        # A changed (or re-sent) file replaces whatever it loaded before.
-        con.execute(f"delete from raw.{q(contract.name)} where _source_file = ?", [path_key])
-        con.execute(f"delete from quarantine.{q(contract.name)} where _source_file = ?", [path_key])
-        result = _load_staged(con, staged, path_key, digest, contract, now)
-        _write_manifest(con, result)
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
-    finally:
-        con.execute(f"drop table if exists {_STAGE}")
-    return result
-
-
-def _load_staged(
-    con: duckdb.DuckDBPyConnection,
-    staged: tuple[list[str], list[tuple[int, str, str]]] | FileRejected,
-    path_key: str,
-    digest: str,
-    contract: Contract,
-    now: datetime,
-) -> FileResult:
-    def rejected(message: str, rows_read: int = 0, rows_quarantined: int = 0) -> FileResult:
-        return FileResult(
-            path_key,
-            digest,
-            contract.source,
-            contract.entity,
-            rows_read,
-            0,
-            rows_quarantined,
-            "rejected",
-            f"{path_key}: {message}",
-            now,
-        )
-
-    if isinstance(staged, FileRejected):
-        return rejected(str(staged))
-    columns, unparsable = staged
-
+def _map_columns(columns: list[str], contract: Contract) -> tuple[list[str], list[str], list[str]]:
+    """The file's header (any case, stray spaces) mapped onto the contract: select list, missing required
+    columns, extra columns. Absent nullable columns read as null."""
     present = {c.strip().lower(): c for c in columns}
-    missing_required = [c.name for c in contract.columns if c.name not in present and not c.nullable]
-    notes = []
+    select = [
+        f"{q(present[c.name])} as {q(c.name)}"
+        if c.name in present
+        else f"cast(null as varchar) as {q(c.name)}"
+        for c in contract.columns
+    ]
+    missing = [c.name for c in contract.columns if c.name not in present and not c.nullable]
     extra = [c for c in columns if c.strip().lower() not in set(contract.column_names)]
-    if extra:
-        notes.append(f"extra column(s) ignored: {', '.join(extra)}")
-    # Map the file's header (any case, stray spaces) onto the contract's names; absent nullable columns are null.
-    select_cols = []
-    for c in contract.columns:
-        src = present.get(c.name)
-        select_cols.append(f"{q(src)} as {q(c.name)}" if src else f"cast(null as varchar) as {q(c.name)}")
-    con.execute(
-        f"create or replace temp table {_STAGE} as select {', '.join(select_cols)}, _row_number from {_STAGE}"
-    )
-    rows_read = con.execute(f"select count(*) from {_STAGE}").fetchone()[0] + len(unparsable)
-    text_cols = ", ".join(q(c) for c in contract.column_names)
-
-    if missing_required:
-        # Rejected whole: nothing from a file missing a required column is trustworthy, but every row is
-        # kept in quarantine so nothing is lost.
-        rule = f"missing_column:{missing_required[0]}"
-        con.execute(
-            f"insert into quarantine.{q(contract.name)} select {text_cols}, ?, ?, _row_number, ?, null from {_STAGE}",
-            [rule, path_key, now],
-        )
-        _quarantine_unparsable(con, contract, unparsable, path_key, now)
-        missing = ", ".join(missing_required)
-        return rejected(f"required column(s) missing: {missing} (rule {rule})", rows_read, rows_read)
-
-    _apply_rules(con, contract, path_key)
-    typed = ", ".join(f"{_typed(c)} as {q(c.name)}" for c in contract.columns)
-    con.execute(
-        f"insert into raw.{q(contract.name)} select {typed}, ?, _row_number, ? from {_STAGE} where len(_rules) = 0",
-        [path_key, now],
-    )
-    con.execute(
-        f"insert into quarantine.{q(contract.name)} select {text_cols}, array_to_string(_rules, '; '), ?, "
-        f"_row_number, ?, null from {_STAGE} where len(_rules) > 0",
-        [path_key, now],
-    )
-    _quarantine_unparsable(con, contract, unparsable, path_key, now)
-    loaded = con.execute(f"select count(*) from {_STAGE} where len(_rules) = 0").fetchone()[0]
-    quarantined = rows_read - loaded
-    return FileResult(
-        path_key,
-        digest,
-        contract.source,
-        contract.entity,
-        rows_read,
-        loaded,
-        quarantined,
-        "loaded",
-        "; ".join(notes) or None,
-        now,
-    )
-
-
-def _quarantine_unparsable(con, contract: Contract, unparsable, path_key: str, now: datetime) -> None:
-    nulls = ", ".join("null" for _ in contract.columns)
-    for row_number, kind, original in unparsable:
-        con.execute(
-            f"insert into quarantine.{q(contract.name)} values ({nulls}, ?, ?, ?, ?, ?)",
-            [f"parse:row ({kind})", path_key, row_number, now, original],
-        )
+    return select, missing, extra
 
 
 def load_entity(
@@ -539,14 +428,152 @@ def load_entity(
     landing: Path,
     contract: Contract,
     files: Iterable[Path] | None = None,
+    batch_rows: int = BATCH_ROWS,
 ) -> list[FileResult]:
-    """Load every landing file of one entity; returns one result per file."""
+    """Load every landing file of one entity; returns one result per file, in file order.
+
+    A file whose hash is already in the manifest is skipped (status ``unchanged``; no table is touched). A
+    changed file replaces the rows it loaded before. A file-level problem (unreadable, empty, a required
+    column missing) rejects the file: its readable rows are quarantined under the file-level rule and the
+    manifest says why. New files are checked together, in batches of about ``batch_rows`` rows, so the
+    cost per file stays small and the rules run once per batch.
+    """
     ensure_schemas(con)
     con.execute("set TimeZone = 'UTC'")
     if files is None:
         files = discover_files(landing, {contract.name: contract})[contract.name]
     now = datetime.now(UTC)
-    return [load_file(con, path, contract, landing, now) for path in files]
+    results: list[FileResult] = []
+    pending: list[_Staged] = []
+    staged_rows = 0
+    _new_batch(con, contract)
+    for order, path in enumerate(files):
+        path_key = path.relative_to(landing).as_posix()
+        digest = sha256_of(path)
+        previous = _manifest_row(con, path_key)
+        if previous is not None and previous[0] == digest:
+            results.append(
+                FileResult(
+                    path_key, digest, contract.source, contract.entity, 0, 0, 0, "unchanged", None, now
+                )
+            )
+            continue
+        item = _stage_into_batch(con, path, path_key, digest, order, contract)
+        pending.append(item)
+        staged_rows += item.rows_read
+        if staged_rows >= batch_rows:
+            results += _flush(con, contract, pending, now)
+            pending, staged_rows = [], 0
+            _new_batch(con, contract)
+    if pending:
+        results += _flush(con, contract, pending, now)
+    for table in (_BATCH, _STAGE, "_ecrm_batch_files"):
+        con.execute(f"drop table if exists {table}")
+    order = {p.relative_to(landing).as_posix(): i for i, p in enumerate(files)}
+    return sorted(results, key=lambda r: order[r.path])
+
+
+@dataclass
+class _Staged:
+    path_key: str
+    digest: str
+    rows_read: int = 0
+    rejected: str | None = None  # file-level problem
+    notes: str | None = None
+
+
+def _new_batch(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
+    text = ", ".join(f"{q(c)} varchar" for c in contract.column_names)
+    con.execute(
+        f"create or replace temp table {_BATCH} ({text}, _row_number bigint, _source_file varchar, "
+        "_file_order integer, _file_rule varchar, _original_line varchar)"
+    )
+
+
+def _stage_into_batch(
+    con: duckdb.DuckDBPyConnection, path: Path, path_key: str, digest: str, order: int, contract: Contract
+) -> _Staged:
+    """Read one file and append its rows to the batch; rows of a file missing a required column carry the
+    file-level rule, rows the reader could not parse carry ``parse:row``."""
+    item = _Staged(path_key, digest)
+    try:
+        columns, unparsable = _stage_file(con, path)
+    except FileRejected as exc:
+        item.rejected = f"{path_key}: {exc}"
+        return item
+    select, missing, extra = _map_columns(columns, contract)
+    file_rule = f"missing_column:{missing[0]}" if missing else None
+    con.execute(
+        f"insert into {_BATCH} select {', '.join(select)}, _row_number, ?, ?, ?, null from {_STAGE}",
+        [path_key, order, file_rule],
+    )
+    nulls = ", ".join("null" for _ in contract.columns)
+    for row_number, kind, original in unparsable:
+        con.execute(
+            f"insert into {_BATCH} values ({nulls}, ?, ?, ?, ?, ?)",
+            [row_number, path_key, order, f"parse:row ({kind})", original],
+        )
+    item.rows_read = con.execute(
+        f"select count(*) from {_BATCH} where _source_file = ?", [path_key]
+    ).fetchone()[0]
+    if missing:
+        item.rejected = f"{path_key}: required column(s) missing: {', '.join(missing)} (rule {file_rule})"
+    elif extra:
+        item.notes = f"extra column(s) ignored: {', '.join(extra)}"
+    return item
+
+
+def _flush(
+    con: duckdb.DuckDBPyConnection, contract: Contract, pending: list[_Staged], now: datetime
+) -> list[FileResult]:
+    """Check the batch and write it: good rows to raw, bad rows to quarantine, one manifest row per file."""
+    con.execute("create or replace temp table _ecrm_batch_files (_source_file varchar)")
+    con.executemany("insert into _ecrm_batch_files values (?)", [(p.path_key,) for p in pending])
+    _apply_rules(con, contract)
+    # File-level rules replace row rules: nothing from such a file is loaded.
+    con.execute(f"update {_BATCH} set _rules = [_file_rule] where _file_rule is not null")
+    text_cols = ", ".join(q(c) for c in contract.column_names)
+    typed = ", ".join(f"{_typed(c)} as {q(c.name)}" for c in contract.columns)
+    counts = dict(
+        (f, (good, bad))
+        for f, good, bad in con.execute(
+            f"select _source_file, count(*) filter (where len(_rules) = 0), count(*) filter (where len(_rules) > 0) "
+            f"from {_BATCH} group by 1"
+        ).fetchall()
+    )
+    results = []
+    for item in pending:
+        good, bad = counts.get(item.path_key, (0, 0))
+        status = "rejected" if item.rejected else "loaded"
+        results.append(
+            FileResult(item.path_key, item.digest, contract.source, contract.entity, item.rows_read,
+                       0 if item.rejected else good, bad, status, item.rejected or item.notes, now)
+        )  # fmt: skip
+    con.execute("begin transaction")
+    try:
+        # A changed (or re-sent) file replaces whatever it loaded before.
+        for table in (f"raw.{q(contract.name)}", f"quarantine.{q(contract.name)}"):
+            con.execute(
+                f"delete from {table} where _source_file in (select _source_file from _ecrm_batch_files)"
+            )
+        con.execute(
+            f"insert into raw.{q(contract.name)} select {typed}, _source_file, _row_number, ? "
+            f"from {_BATCH} where len(_rules) = 0 order by _file_order, _row_number",
+            [now],
+        )
+        con.execute(
+            f"insert into quarantine.{q(contract.name)} select {text_cols}, array_to_string(_rules, '; '), "
+            f"_source_file, _row_number, ?, _original_line from {_BATCH} where len(_rules) > 0 "
+            "order by _file_order, _row_number",
+            [now],
+        )
+        for result in results:
+            _write_manifest(con, result)
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    return results
 
 
 def load_landing(con: duckdb.DuckDBPyConnection, landing: Path) -> list[FileResult]:
