@@ -18,31 +18,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from orchestration.warehouse import ensure_ml_tables
+
 REPO = Path(__file__).resolve().parents[1]
 DBT_PROJECT = REPO / "dbt_project"
-
-# The schemas of the tables the Python assets write back into `ml` (dbt reads them as sources). Created
-# empty here, as the assets guarantee they exist before dbt runs.
-ML_TABLES = {
-    "customer_predictions": (
-        'customer_id varchar, frequency double, recency double, "T" double, monetary_value double, '
-        "probability_alive double, expected_purchases_30d double, expected_purchases_90d double, "
-        "expected_purchases_365d double, expected_order_value double, clv_12m double, clv_margin_12m double, "
-        "churn_risk double, churn_band varchar, expected_next_order_date date, predicted_at timestamptz"
-    ),
-    "recommendations": (
-        'customer_id varchar, "rank" integer, product_id varchar, score double, reason varchar, '
-        '"source" varchar'
-    ),
-    "association_rules": (
-        '"level" varchar, antecedents varchar, consequents varchar, n_items integer, support double, '
-        "confidence double, lift double, leverage double, conviction double"
-    ),
-    "model_quality": (
-        "model varchar, metric varchar, segment varchar, value double, threshold double, passed boolean, "
-        "computed_at timestamptz"
-    ),
-}
 
 # One data set serves both test modules: big enough for identity resolution to be measured on thousands
 # of records, small enough for one build in well under a minute.
@@ -70,10 +49,8 @@ _BUILT: dict[tuple[int, int], Pipeline] = {}
 
 
 def create_ml_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the empty ``ml`` tables dbt reads as sources (as the Python assets would)."""
-    con.execute("create schema if not exists ml")
-    for name, columns in ML_TABLES.items():
-        con.execute(f"create table if not exists ml.{name} ({columns})")
+    """Create the empty ``ml`` tables dbt reads as sources, exactly as the Python assets do."""
+    ensure_ml_tables(con)
 
 
 def run_dbt(pipeline: Pipeline, *args: str) -> None:
