@@ -79,7 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     print("| parameter | truth | fitted | error |\n|---|---:|---:|---:|")
     for k, e in errors.items():
         print(f"| {k} | {report['truth'][k]:.3f} | {report['params'][k]:.3f} | {e:+.1%} |")
-    print(f"\nAUC of probability alive (repeat buyers): {report['auc_probability_alive_repeat_buyers']:.3f}")
+    print(
+        f"\nAUC of probability alive (repeat buyers): {report['auc_probability_alive_repeat_buyers']:.3f}"
+        f" (with the true parameters: {report['auc_with_true_parameters']:.3f})"
+    )
     print(f"goal met: {report['goal']}; timings: { {k: round(v, 1) for k, v in timings.items()} }")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"clv_pipeline_{args.customers}.json").write_text(json.dumps(report, indent=2))

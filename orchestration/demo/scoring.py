@@ -5,6 +5,7 @@ Used by tests and benchmarks only: the pipeline never reads ``truth/``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -46,6 +47,9 @@ def score_clv(orders: pd.DataFrame, identity_map: pd.DataFrame, truth: Path) -> 
     repeat = repeat.dropna(subset=["alive"])
     p_alive = model.probability_alive(repeat)
     auc = float(roc_auc_score(repeat["alive"].astype(bool), p_alive))
+    # The same with the true parameters: the best any BG/NBD fit can separate on these histories.
+    oracle = dataclasses.replace(model, params={**model.params, **true})
+    auc_true = float(roc_auc_score(repeat["alive"].astype(bool), oracle.probability_alive(repeat)))
     return {
         "customers": len(summary),
         "repeat_customers": int((summary["frequency"] > 0).sum()),
@@ -53,4 +57,5 @@ def score_clv(orders: pd.DataFrame, identity_map: pd.DataFrame, truth: Path) -> 
         "truth": true,
         "relative_errors": errors,
         "auc_probability_alive_repeat_buyers": auc,
+        "auc_with_true_parameters": auc_true,
     }
