@@ -48,7 +48,7 @@ def _measure(code: str, env: dict) -> dict:
         "t0 = time.perf_counter(); c0 = time.process_time()\n"
         f"{code}\n"
         "u = resource.getrusage(resource.RUSAGE_SELF)\n"
-        "print('@@' + json.dumps({'wall_s': time.perf_counter() - t0, 'cpu_s': time.process_time() - c0,"
+        "print('\\n@@' + json.dumps({'wall_s': time.perf_counter() - t0, 'cpu_s': time.process_time() - c0,"
         " 'peak_mb': u.ru_maxrss / 1024}))\n"
     )
     started = time.perf_counter()
@@ -57,7 +57,8 @@ def _measure(code: str, env: dict) -> dict:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise RuntimeError(f"stage failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    inner = json.loads([line for line in proc.stdout.splitlines() if line.startswith("@@")][-1][2:])
+    # The marker may follow log output on the same line.
+    inner = json.loads(proc.stdout[proc.stdout.rindex("@@") + 2 :].splitlines()[0])
     # Child CPU includes subprocesses the stage started (dbt runs in its own process under dagster-dbt).
     inner["cpu_s"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     inner["process_wall_s"] = time.perf_counter() - started
