@@ -68,11 +68,13 @@ def require(*tables: str) -> bool:
 
 
 def kpis() -> dict:
-    """Headline figures: customers, buyers, orders, revenue, margin, average order value, repeat rate."""
+    """Headline figures: known customers (a CRM record, account or checkout e-mail), anonymous visitors,
+    buyers, orders, revenue, margin, average order value, repeat rate."""
     row = query(
         """
         select
-            (select count(*) from marts.customer_360) as customers,
+            (select count(*) from marts.customer_360 where is_identified) as customers,
+            (select count(*) from marts.customer_360 where not is_identified) as anonymous_visitors,
             count(distinct customer_id) as buyers,
             count(*) as orders,
             sum(revenue) as revenue,

@@ -9,7 +9,11 @@ if queries.require("marts.fct_orders", "marts.customer_360", "marts.dim_products
     k = queries.kpis()
     st.caption(f"Data up to {k['as_of']:%Y-%m-%d}")
     c = st.columns(6)
-    c[0].metric("Customers", f"{int(k['customers']):,}")
+    c[0].metric(
+        "Known customers", f"{int(k['customers']):,}",
+        help=f"with a CRM record, shop account or checkout e-mail; plus {int(k['anonymous_visitors']):,} "
+        "visitors known only by browser cookies",
+    )  # fmt: skip
     c[1].metric("Buying customers", f"{int(k['buyers']):,}")
     c[2].metric("Orders", f"{int(k['orders']):,}")
     c[3].metric("Revenue", f"{k['revenue']:,.0f}")
