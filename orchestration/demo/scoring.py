@@ -23,18 +23,31 @@ def customer_persons(identity_map: pd.DataFrame, truth_identity: pd.DataFrame) -
     return best.drop_duplicates("customer_id").set_index("customer_id")["person_id"]
 
 
-def score_clv(orders: pd.DataFrame, identity_map: pd.DataFrame, truth: Path) -> dict:
+def score_clv(
+    orders: pd.DataFrame,
+    identity_map: pd.DataFrame,
+    truth: Path,
+    freq: str = "h",
+    freq_multiplier: float = 168,
+) -> dict:
     """Fit BG/NBD + Gamma-Gamma on the warehouse's orders and compare with the generator's truth.
 
     ``orders``: ``customer_id, ordered_at, net_revenue`` from ``marts.fct_orders``; ``identity_map``:
     ``marts.customer_identity_map``. Returns the fitted and true parameters, their relative errors and the
-    AUC of probability alive against the true alive/dropped-out state among repeat buyers.
+    AUC of probability alive against the true alive/dropped-out state among repeat buyers. Time is in weeks
+    at hour resolution by default, as the pipeline fits (see ``orchestration.assets.analytics``).
     """
     params = json.loads((truth / "model_params.json").read_text())
     end = pd.Timestamp(params["observation_end"]).tz_localize(None)
     orders = orders.assign(ordered_at=pd.to_datetime(orders["ordered_at"]).dt.tz_localize(None))
     summary = rfm_summary(
-        orders, "customer_id", "ordered_at", "net_revenue", observation_end=end, freq="D", freq_multiplier=7
+        orders,
+        "customer_id",
+        "ordered_at",
+        "net_revenue",
+        observation_end=end,
+        freq=freq,
+        freq_multiplier=freq_multiplier,
     )
     model = fit_clv(summary)
     true = params["bgnbd"]
