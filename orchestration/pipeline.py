@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from orchestration import settings
+from orchestration.loading.loader import unknown_files
 from orchestration.warehouse import connect
 
 LAYERS = ("raw", "quarantine", "staging", "intermediate", "marts", "ml", "ops")
@@ -23,6 +24,7 @@ class RunReport:
     tables: dict[str, int] = field(default_factory=dict)
     quarantined: dict[str, int] = field(default_factory=dict)
     rejected_files: list[str] = field(default_factory=list)
+    ignored_files: list[str] = field(default_factory=list)
     failed_checks: list[str] = field(default_factory=list)
     failed_steps: list[str] = field(default_factory=list)
     headline: dict[str, float] = field(default_factory=dict)
@@ -45,6 +47,12 @@ class RunReport:
         lines += [f"  {t:<28}{n:>10,}" for t, n in sorted(self.quarantined.items()) if n]
         if self.rejected_files:
             lines += ["", "Rejected files:"] + [f"  {e}" for e in self.rejected_files]
+        if self.ignored_files:
+            lines += [
+                "",
+                "Ignored files (no contract covers their folder or format; see data_contracts/LANDING.md):",
+            ]
+            lines += [f"  {f}" for f in self.ignored_files]
         lines += ["", f"Failed checks: {len(self.failed_checks)}"] + [f"  {c}" for c in self.failed_checks]
         if self.failed_steps:
             lines += ["", "Failed steps:"] + [f"  {s}" for s in self.failed_steps]
@@ -118,4 +126,6 @@ def run_pipeline() -> RunReport:
                 f"{event.step_key}: {error.message.strip().splitlines()[0] if error else ''}"
             )
     report.seconds = time.perf_counter() - started
+    landing = settings.landing_path()
+    report.ignored_files = [p.relative_to(landing).as_posix() for p in unknown_files(landing)]
     return warehouse_summary(report)

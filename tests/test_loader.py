@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orchestration.contracts import load_contracts
-from orchestration.loading.loader import load_entity, load_landing
+from orchestration.loading.loader import load_entity, load_landing, unknown_files
 
 CONTRACTS = load_contracts()
 ORDER_HEADER = (
@@ -278,3 +278,15 @@ def test_arbitrary_rows_never_crash_and_always_reconcile(tmp_path_factory, rows)
     finally:
         con.close()
         shutil.rmtree(root.parent, ignore_errors=True)
+
+
+def test_files_no_contract_covers_are_listed_not_loaded(landing, con):
+    write(landing, "shop/ordrs/typo_folder.csv", ORDER_HEADER + "\n" + order_row("X1") + "\n")
+    write(landing, "shop/orders/export.xlsx", b"not a supported format")
+    write(landing, "shop/orders/good.csv", ORDER_HEADER + "\n" + order_row("G1") + "\n")
+    load_landing(con, landing)
+    assert [p.relative_to(landing).as_posix() for p in unknown_files(landing)] == [
+        "shop/orders/export.xlsx",
+        "shop/ordrs/typo_folder.csv",
+    ]
+    assert con.execute("select count(*) from raw.shop__orders").fetchone()[0] == 1

@@ -30,3 +30,15 @@
 {% macro to_utc(column) -%}
     cast(({{ column }}) at time zone 'UTC' as timestamp)
 {%- endmacro %}
+
+{#
+    Rank of each version of a snapshot record, 1 = the one that wins: the latest change (when the contract
+    has a version column), then the latest load, then the file that sorts last (exports are named by date).
+    Snapshot entities keep every export's version in raw; every staging model picks the same way.
+#}
+{% macro version_rank(key, version_column=none) -%}
+    row_number() over (
+        partition by {{ key }}
+        order by {% if version_column %}{{ version_column }} desc, {% endif %}_loaded_at desc, _source_file desc
+    )
+{%- endmacro %}

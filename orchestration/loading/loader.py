@@ -57,10 +57,6 @@ class FileResult:
 class FileRejected(Exception):
     """A file-level problem: the file cannot be read, or lacks a required column."""
 
-    def __init__(self, message: str, rule: str | None = None):
-        super().__init__(message)
-        self.rule = rule
-
 
 def q(name: str) -> str:
     """Quote an SQL identifier."""
@@ -204,7 +200,7 @@ def _stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], 
     con.execute(f"drop table if exists {_STAGE}_raw")
     fmt = SUPPORTED_SUFFIXES[path.suffix.lower()]
     if path.stat().st_size == 0:
-        raise FileRejected("the file is empty (0 bytes)", "empty_file")
+        raise FileRejected("the file is empty (0 bytes)")
     unparsable: list[tuple[int, str]] = []
     try:
         if fmt == "csv":
@@ -212,9 +208,9 @@ def _stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], 
             encoding = "utf-8" if _is_utf8(path) else "latin-1"
             delim, names = _csv_header(path, encoding)
             if not any(names):
-                raise FileRejected("the file has no header row", "empty_file")
+                raise FileRejected("the file has no header row")
             if len(set(names)) != len(names):
-                raise FileRejected(f"the header repeats a column name: {names}", "bad_header")
+                raise FileRejected(f"the header repeats a column name: {names}")
             columns_spec = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n in names) + "}"
             opts = (
                 f"header=true, auto_detect=false, columns={columns_spec}, encoding={lit(encoding)}, "
@@ -235,7 +231,7 @@ def _stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], 
             )
     except duckdb.Error as exc:
         first_line = str(exc).strip().splitlines()[0]
-        raise FileRejected(f"the file cannot be read as {fmt}: {first_line}", "unreadable_file") from exc
+        raise FileRejected(f"the file cannot be read as {fmt}: {first_line}") from exc
 
     columns = [r[0] for r in con.execute(f"describe {_STAGE}_raw").fetchall()]
     if (
@@ -243,7 +239,7 @@ def _stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], 
         and columns == ["column0"]
         and con.execute(f"select count(*) from {_STAGE}_raw").fetchone()[0] == 0
     ):
-        raise FileRejected("the file has no header row", "empty_file")
+        raise FileRejected("the file has no header row")
     # Data row numbers follow file order; rows the reader rejected keep their own numbers, so good rows
     # are numbered around them.
     casts = ", ".join(f"cast({q(c)} as varchar) as {q(c)}" for c in columns)

@@ -14,10 +14,7 @@ versions as (
     -- sorts last (exports are named by date).
     select
         *,
-        row_number() over (
-            partition by crm_customer_id
-            order by updated_at desc, _loaded_at desc, _source_file desc
-        ) as version_rank
+        {{ version_rank('crm_customer_id', 'updated_at') }} as version_rank
     from source
 
 ),

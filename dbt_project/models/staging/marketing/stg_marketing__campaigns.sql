@@ -12,10 +12,7 @@ versions as (
 
     select
         *,
-        row_number() over (
-            partition by campaign_id
-            order by _loaded_at desc, _source_file desc
-        ) as version_rank
+        {{ version_rank('campaign_id') }} as version_rank
     from source
 
 ),

@@ -11,10 +11,7 @@ versions as (
 
     select
         *,
-        row_number() over (
-            partition by shop_customer_id
-            order by updated_at desc, _loaded_at desc, _source_file desc
-        ) as version_rank
+        {{ version_rank('shop_customer_id', 'updated_at') }} as version_rank
     from source
 
 ),
