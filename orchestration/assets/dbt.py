@@ -5,9 +5,11 @@ The project is split in two asset groups around the Python models: everything th
 the predictions exist. Two definitions make that order explicit instead of relying on subsetting.
 """
 
+import hashlib
 import os
 import subprocess
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -60,12 +62,27 @@ class EcrmDbtTranslator(DagsterDbtTranslator):
         return super().get_group_name(dbt_resource_props)
 
 
+def _target_path(warehouse_path: str) -> Path:
+    """dbt's target folder for one warehouse, kept between runs.
+
+    dbt re-parses the whole project when the profile changed since the last parse, and the profile holds
+    the warehouse path. dagster-dbt's default (a fresh folder per invocation) would therefore parse from
+    scratch whenever the warehouse differs from the one ``dbt parse`` last saw; one folder per warehouse
+    keeps dbt's ``partial_parse.msgpack`` valid from one build to the next.
+    """
+    digest = hashlib.sha1(str(Path(warehouse_path).resolve()).encode()).hexdigest()[:12]
+    return settings.DBT_PROJECT_DIR / "target" / f"warehouse-{digest}"
+
+
 def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     # dbt's profile reads the warehouse path from the environment; make it the resource's.
     os.environ["ECRM_WAREHOUSE"] = warehouse.path
     with warehouse.connect() as con:
         ensure_ml_tables(con)
-    yield from dbt.cli(["build"], context=context).stream()
+    # Unit tests check the SQL logic on fixed inputs, not the data: they run in the test suite (`make
+    # test`), not in every production build.
+    args = ["build", "--exclude-resource-type", "unit_test"]
+    yield from dbt.cli(args, context=context, target_path=_target_path(warehouse.path)).stream()
 
 
 @dbt_assets(

@@ -184,24 +184,24 @@ def _stage_csv_in_python(
     frame = pd.DataFrame(good, columns=names, dtype="object")
     con.register("_ecrm_frame", frame)
     try:
-        con.execute(f"create temp table {_STAGE}_raw as select * from _ecrm_frame")
+        con.execute(f"create temp table {_STAGE} as select * from _ecrm_frame")
     finally:
         con.unregister("_ecrm_frame")
     return unparsable
 
 
 def _stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], list[tuple[int, str, str]]]:
-    """Read ``path`` into the temp table ``_ecrm_stage`` (all VARCHAR plus ``_row_number``).
+    """Read ``path`` into the temp table ``_ecrm_stage`` (the file's columns, in file order).
 
     Returns the file's column names and the rows the CSV reader could not parse at all (row number,
-    kind of error, original line), which are quarantined with rule ``parse:row``.
+    kind of error, original line), which are quarantined with rule ``parse:row``. The table's ``rowid``
+    follows file order; see :func:`_row_number_sql` for the data row number.
     """
     con.execute(f"drop table if exists {_STAGE}")
-    con.execute(f"drop table if exists {_STAGE}_raw")
     fmt = SUPPORTED_SUFFIXES[path.suffix.lower()]
     if path.stat().st_size == 0:
         raise FileRejected("the file is empty (0 bytes)")
-    unparsable: list[tuple[int, str]] = []
+    unparsable: list[tuple[int, str, str]] = []
     try:
         if fmt == "csv":
             # Latin-1 files are common in shop exports; UTF-8 (with or without BOM) is the default.
@@ -217,51 +217,45 @@ def _stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], 
                 f"delim={lit(delim)}, quote='\"', escape='\"'"
             )
             try:
-                con.execute(
-                    f"create temp table {_STAGE}_raw as select * from read_csv(?, {opts})", [str(path)]
-                )
+                con.execute(f"create temp table {_STAGE} as select * from read_csv(?, {opts})", [str(path)])
             except duckdb.Error:
+                con.execute(f"drop table if exists {_STAGE}")
                 unparsable = _stage_csv_in_python(con, path, encoding, delim, names)
         elif fmt == "parquet":
-            con.execute(f"create temp table {_STAGE}_raw as select * from read_parquet(?)", [str(path)])
+            con.execute(f"create temp table {_STAGE} as select * from read_parquet(?)", [str(path)])
         else:
             con.execute(
-                f"create temp table {_STAGE}_raw as select * from read_json(?, format='newline_delimited')",
+                f"create temp table {_STAGE} as select * from read_json(?, format='newline_delimited')",
                 [str(path)],
             )
     except duckdb.Error as exc:
         first_line = str(exc).strip().splitlines()[0]
         raise FileRejected(f"the file cannot be read as {fmt}: {first_line}") from exc
 
-    columns = [r[0] for r in con.execute(f"describe {_STAGE}_raw").fetchall()]
+    columns = [r[0] for r in con.execute(f"describe {_STAGE}").fetchall()]
     if (
         fmt == "csv"
         and columns == ["column0"]
-        and con.execute(f"select count(*) from {_STAGE}_raw").fetchone()[0] == 0
+        and con.execute(f"select count(*) from {_STAGE}").fetchone()[0] == 0
     ):
         raise FileRejected("the file has no header row")
-    # Data row numbers follow file order; rows the reader rejected keep their own numbers, so good rows
-    # are numbered around them.
-    casts = ", ".join(f"cast({q(c)} as varchar) as {q(c)}" for c in columns)
-    con.execute(
-        f"create temp table {_STAGE} as select {casts}, "
-        f"cast(rowid - (select min(rowid) from {_STAGE}_raw) as bigint) as _ord from {_STAGE}_raw"
-    )
-    con.execute(f"drop table {_STAGE}_raw")
-    con.execute(f"alter table {_STAGE} add column _row_number bigint")
-    if unparsable:
-        # The i-th rejected row (1-based, row number b_i) has b_i - i good rows before it, so the k-th good
-        # row (1-based) comes after every rejected row with b_i - i < k.
-        thresholds = [(n - i,) for i, n in enumerate(sorted(u[0] for u in unparsable), start=1)]
-        con.execute("create or replace temp table _ecrm_badrows (t bigint)")
-        con.executemany("insert into _ecrm_badrows values (?)", thresholds)
-        con.execute(
-            f"update {_STAGE} set _row_number = _ord + 1 + "
-            f"(select count(*) from _ecrm_badrows b where b.t < {_STAGE}._ord + 1)"
-        )
-    else:
-        con.execute(f"update {_STAGE} set _row_number = _ord + 1")
     return columns, unparsable
+
+
+def _row_number_sql(con: duckdb.DuckDBPyConnection, unparsable: list[tuple[int, str, str]]) -> str:
+    """SQL for the data row number (1-based, header excluded) of a row of ``_ecrm_stage``.
+
+    The staged table was created in file order, so ``rowid`` is the good row's position. Rows the reader
+    rejected keep their own numbers, so good rows are numbered around them: the i-th rejected row (1-based,
+    row number b_i) has b_i - i good rows before it, so the k-th good row comes after every rejected row
+    with b_i - i < k.
+    """
+    if not unparsable:
+        return "rowid + 1"
+    thresholds = [(n - i,) for i, n in enumerate(sorted(u[0] for u in unparsable), start=1)]
+    con.execute("create or replace temp table _ecrm_badrows (t bigint)")
+    con.executemany("insert into _ecrm_badrows values (?)", thresholds)
+    return f"rowid + 1 + (select count(*) from _ecrm_badrows b where b.t < {_STAGE}.rowid + 1)"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -321,18 +315,41 @@ def _typed(column: Column, table: str | None = None) -> str:
     return f"try_cast({v} as {column.duckdb_type})"
 
 
+def _parent_keys(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
+    """Collect, once per entity load, the loaded keys each foreign key refers to (``_ecrm_fk_<i>``).
+
+    Parents load before children (see ``load_contracts``), so the sets do not change while the entity's
+    batches are checked.
+    """
+    for i, fk in enumerate(contract.foreign_keys, start=1):
+        con.execute(
+            f"create or replace temp table _ecrm_fk_{i} as select distinct cast({q(fk.ref_column)} as varchar) "
+            f"as _k from raw.{q(fk.ref_table)} where {q(fk.ref_column)} is not null"
+        )
+
+
 def _apply_rules(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
     """Add ``_rules`` (the list of broken rules) to the rows of ``_ecrm_batch``, in one statement.
 
-    Order of evaluation: column rules, then foreign keys (against what is already loaded: parents load
-    first, see ``load_contracts``), then the primary key among rows still good. The first row of a key wins,
-    in file order then row order; event entities also reject a key already loaded from a file outside this
-    batch (snapshot entities keep one row per key and file: every export's version; staging picks the
-    latest).
+    Order of evaluation: a file-level rule (a required column missing) replaces every row rule of that
+    file; then column rules, then foreign keys (against the parent keys of :func:`_parent_keys`), then the
+    primary key among rows still good. The first row of a key wins, in file order then row order; event
+    entities also reject a key already loaded from a file outside this batch (snapshot entities keep one row
+    per key and file: every export's version; staging picks the latest).
+
+    Duplicate keys are found by aggregation (a hash table of keys seen more than once) rather than by
+    ranking every row in a window: the batch is millions of rows and duplicates are few.
     """
     checks = [rule for c in contract.columns for rule in _column_rules(c)]
     cases = ", ".join(f"case when {pred} then {lit(name)} end" for name, pred in checks) or "null"
-    ctes = [f"c0 as (select *, list_filter([{cases}], lambda x: x is not null) as _rules from {_BATCH})"]
+    ctes = [
+        f"""c0 as (
+            select *, _file_order::bigint * 10000000000 + _row_number as _ord,
+                case when _file_rule is not null then [_file_rule]
+                     else list_filter([{cases}], lambda x: x is not null) end as _rules
+            from {_BATCH}
+        )"""
+    ]
     last = "c0"
     for i, fk in enumerate(contract.foreign_keys, start=1):
         v = _value(fk.column)
@@ -340,38 +357,43 @@ def _apply_rules(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
             f"""c{i} as (
                 select s.* replace (case when len(s._rules) = 0 and {v} is not null and p._k is null
                     then list_append(s._rules, {lit("foreign_key:" + fk.column)}) else s._rules end as _rules)
-                from {last} s
-                left join (select distinct cast({q(fk.ref_column)} as varchar) as _k from raw.{q(fk.ref_table)}) p
-                    on p._k = {v}
+                from {last} s left join _ecrm_fk_{i} p on p._k = {v}
             )"""
         )
         last = f"c{i}"
-    key = ", ".join(_typed(contract.column(k)) for k in contract.primary_key)
-    per_file = ", _source_file" if contract.kind == "snapshot" else ""
-    rule = lit("unique:" + contract.primary_key[0])
+    keys = [_typed(contract.column(k)) for k in contract.primary_key]
+    key_cols = [f"_key{j}" for j in range(len(keys))]
+    group = key_cols + (["_source_file"] if contract.kind == "snapshot" else [])
     ctes.append(
-        f"""ck as (
-            select *, case when len(_rules) = 0 then row_number() over (
-                partition by len(_rules) = 0, {key}{per_file} order by _file_order, _row_number) end as _n
-            from {last}
+        f"ck as (select *, {', '.join(f'{k} as {n}' for k, n in zip(keys, key_cols, strict=True))} from {last})"
+    )
+    ctes.append(
+        f"""dup as (
+            select {", ".join(group)}, min(_ord) as _first from ck where len(_rules) = 0
+            group by all having count(*) > 1
         )"""
     )
-    if contract.kind == "event":
-        on = " and ".join(f"r.{q(k)} = {_typed(contract.column(k), 'ck')}" for k in contract.primary_key)
+    on = " and ".join(f"d.{n} = ck.{n}" for n in group)
+    others = f"select 1 from raw.{q(contract.name)} where _source_file not in (select _source_file from _ecrm_batch_files)"
+    if contract.kind == "event" and con.execute(f"select exists ({others})").fetchone()[0]:
+        # Only when rows from other files are loaded already (not on a first load): a join against them.
+        match = " and ".join(f"r.{q(k)} = ck.{n}" for k, n in zip(contract.primary_key, key_cols, strict=True))
         elsewhere = (
-            f"exists (select 1 from raw.{q(contract.name)} r where {on} "
+            f"exists (select 1 from raw.{q(contract.name)} r where {match} "
             f"and r._source_file not in (select _source_file from _ecrm_batch_files))"
         )
     else:
         elsewhere = "false"
+    rule = lit("unique:" + contract.primary_key[0])
     con.execute(
         f"""
         create or replace temp table {_BATCH} as
         with {", ".join(ctes)}
-        select * exclude (_n) replace (
-            case when _n > 1 or (_n = 1 and {elsewhere}) then list_append(_rules, {rule}) else _rules end as _rules
+        select ck.* exclude ({", ".join(key_cols)}, _ord) replace (
+            case when len(ck._rules) = 0 and (ck._ord <> coalesce(d._first, ck._ord) or {elsewhere})
+                 then list_append(ck._rules, {rule}) else ck._rules end as _rules
         )
-        from ck
+        from ck left join dup d on {on}
         """
     )
 
@@ -409,7 +431,7 @@ def _map_columns(columns: list[str], contract: Contract) -> tuple[list[str], lis
     columns, extra columns. Absent nullable columns read as null."""
     present = {c.strip().lower(): c for c in columns}
     select = [
-        f"{q(present[c.name])} as {q(c.name)}"
+        f"cast({q(present[c.name])} as varchar) as {q(c.name)}"
         if c.name in present
         else f"cast(null as varchar) as {q(c.name)}"
         for c in contract.columns
@@ -442,6 +464,7 @@ def load_entity(
     results: list[FileResult] = []
     pending: list[_Staged] = []
     staged_rows = 0
+    _parent_keys(con, contract)
     _new_batch(con, contract)
     for order, path in enumerate(files):
         path_key = path.relative_to(landing).as_posix()
@@ -463,7 +486,8 @@ def load_entity(
             _new_batch(con, contract)
     if pending:
         results += _flush(con, contract, pending, now)
-    for table in (_BATCH, _STAGE, "_ecrm_batch_files"):
+    fk_tables = [f"_ecrm_fk_{i}" for i in range(1, len(contract.foreign_keys) + 1)]
+    for table in (_BATCH, _STAGE, "_ecrm_batch_files", *fk_tables):
         con.execute(f"drop table if exists {table}")
     order = {p.relative_to(landing).as_posix(): i for i, p in enumerate(files)}
     return sorted(results, key=lambda r: order[r.path])
@@ -499,19 +523,18 @@ def _stage_into_batch(
         return item
     select, missing, extra = _map_columns(columns, contract)
     file_rule = f"missing_column:{missing[0]}" if missing else None
-    con.execute(
-        f"insert into {_BATCH} select {', '.join(select)}, _row_number, ?, ?, ?, null from {_STAGE}",
-        [path_key, order, file_rule],
-    )
-    nulls = ", ".join("null" for _ in contract.columns)
-    for row_number, kind, original in unparsable:
-        con.execute(
-            f"insert into {_BATCH} values ({nulls}, ?, ?, ?, ?, ?)",
-            [row_number, path_key, order, f"parse:row ({kind})", original],
-        )
+    row_number = _row_number_sql(con, unparsable)
     item.rows_read = con.execute(
-        f"select count(*) from {_BATCH} where _source_file = ?", [path_key]
+        f"insert into {_BATCH} select {', '.join(select)}, {row_number}, ?, ?, ?, null from {_STAGE}",
+        [path_key, order, file_rule],
     ).fetchone()[0]
+    if unparsable:
+        con.executemany(
+            f"insert into {_BATCH} values ({', '.join('null' for _ in contract.columns)}, ?, ?, ?, ?, ?)",
+            [(n, path_key, order, f"parse:row ({kind})", original) for n, kind, original in unparsable],
+        )
+    item.rows_read += len(unparsable)
+    con.execute(f"drop table {_STAGE}")
     if missing:
         item.rejected = f"{path_key}: required column(s) missing: {', '.join(missing)} (rule {file_rule})"
     elif extra:
@@ -526,8 +549,6 @@ def _flush(
     con.execute("create or replace temp table _ecrm_batch_files (_source_file varchar)")
     con.executemany("insert into _ecrm_batch_files values (?)", [(p.path_key,) for p in pending])
     _apply_rules(con, contract)
-    # File-level rules replace row rules: nothing from such a file is loaded.
-    con.execute(f"update {_BATCH} set _rules = [_file_rule] where _file_rule is not null")
     text_cols = ", ".join(q(c) for c in contract.column_names)
     typed = ", ".join(f"{_typed(c)} as {q(c.name)}" for c in contract.columns)
     counts = dict(
