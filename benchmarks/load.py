@@ -13,22 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import duckdb
+from measure import measure
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-MEASURE = """
-import json, resource, sys, time
-t0 = time.perf_counter()
-{body}
-print("@@" + json.dumps({{"seconds": time.perf_counter() - t0,
-                         "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
-"""
 
 LOADER = """
 import duckdb
@@ -79,13 +70,6 @@ def write_files(landing: Path, lines: int) -> None:
         )
 
 
-def measure(code: str) -> dict:
-    proc = subprocess.run([sys.executable, "-c", MEASURE.format(body=code)], capture_output=True, text=True)
-    if proc.returncode:
-        raise RuntimeError(proc.stderr[-3000:])
-    return json.loads([line for line in proc.stdout.splitlines() if line.startswith("@@")][-1][2:])
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -97,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         write_files(work / "landing", args.lines)
         loader = measure(LOADER.format(db=str(work / "a.duckdb"), landing=str(work / "landing")))
         floor = measure(FLOOR.format(db=str(work / "b.duckdb"), landing=str(work / "landing")))
+        loader["seconds"], floor["seconds"] = loader["wall_s"], floor["wall_s"]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     rows = args.lines + args.lines // 5 + 500

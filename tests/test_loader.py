@@ -195,6 +195,28 @@ def test_rows_with_wrong_field_count_are_quarantined_and_numbered(landing, con):
     assert_reconciles(con)
 
 
+@pytest.mark.parametrize("with_bad_field_count", [False, True], ids=["duckdb reader", "python fallback"])
+def test_row_numbers_count_records_not_lines_after_quoted_newlines(landing, con, with_bad_field_count):
+    # A quoted field spanning three lines in row 1: row numbers are records (what a spreadsheet shows as
+    # data rows), so the rows after it keep their numbers whichever reader parsed the file.
+    rows = [
+        order_row("O1", city='"Munich\nAltstadt\nNorth"'),
+        order_row("O2", email="not-an-email"),
+        order_row("O3") + (",extra" if with_bad_field_count else ""),
+        order_row("O4"),
+    ]
+    write(landing, "shop/orders/o.csv", ORDER_HEADER + "\n" + "\n".join(rows) + "\n")
+    load_landing(con, landing)
+    q = quarantined(con, "shop__orders")
+    assert q[2] == "format:email"
+    assert set(q) == ({2, 3} if with_bad_field_count else {2})
+    numbers = dict(con.execute("select order_id, _row_number from raw.shop__orders").fetchall())
+    assert numbers == ({"O1": 1, "O4": 4} if with_bad_field_count else {"O1": 1, "O3": 3, "O4": 4})
+    city = con.execute("select city from raw.shop__orders where order_id = 'O1'").fetchone()[0]
+    assert city == "Munich\nAltstadt\nNorth"
+    assert_reconciles(con)
+
+
 def test_huge_values_and_parquet_and_jsonl(landing, con):
     frame = pd.DataFrame([dict(zip(ORDER_HEADER.split(","), order_row(f"P{k}").split(","), strict=True))
                           for k in range(3)])  # fmt: skip
