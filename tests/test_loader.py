@@ -266,6 +266,31 @@ def test_event_key_already_loaded_from_another_file_is_a_duplicate(landing, con)
     assert quarantined(con, "shop__orders") == {1: "unique:order_id"}
 
 
+@pytest.mark.parametrize("batch_rows", [1, 2, 1_000])
+def test_duplicate_keys_are_found_across_batches_and_files(landing, con, batch_rows):
+    # Checked one file per batch, two or all at once: the same rows are quarantined (the first row of a key
+    # wins, in file order), also when a later load brings a key loaded before.
+    write(landing, "shop/products/products.csv", PRODUCTS)
+    write(landing, "shop/orders/a.csv", ORDER_HEADER + "\n" + order_row("O1") + "\n" + order_row("O2") + "\n")
+    write(landing, "shop/orders/b.csv", ORDER_HEADER + "\n" + order_row("O3") + "\n" + order_row("O1") + "\n")
+    write(landing, "shop/orders/c.csv", ORDER_HEADER + "\n" + order_row("O2") + "\n" + order_row("O4") + "\n")
+    load_entity(con, landing, CONTRACTS["shop__products"])
+    load_entity(con, landing, CONTRACTS["shop__orders"], batch_rows=batch_rows)
+    write(landing, "shop/orders/d.csv", ORDER_HEADER + "\n" + order_row("O4") + "\n" + order_row("O5") + "\n")
+    load_entity(con, landing, CONTRACTS["shop__orders"], batch_rows=batch_rows)
+    rows = con.execute(
+        'select _source_file, _row_number, _rules from quarantine."shop__orders" order by 1, 2'
+    ).fetchall()
+    assert rows == [
+        ("shop/orders/b.csv", 2, "unique:order_id"),
+        ("shop/orders/c.csv", 1, "unique:order_id"),
+        ("shop/orders/d.csv", 1, "unique:order_id"),
+    ]
+    loaded = con.execute("select order_id, _source_file from raw.shop__orders order by 1").fetchall()
+    assert [k for k, _ in loaded] == ["O1", "O2", "O3", "O4", "O5"]
+    assert_reconciles(con)
+
+
 def test_snapshot_entities_keep_every_version(landing, con):
     write(
         landing,

@@ -375,15 +375,23 @@ def _apply_rules(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
     )
     on = " and ".join(f"d.{n} = ck.{n}" for n in group)
     others = f"select 1 from raw.{q(contract.name)} where _source_file not in (select _source_file from _ecrm_batch_files)"
+    joins = f"left join dup d on {on}"
+    elsewhere = "false"
     if contract.kind == "event" and con.execute(f"select exists ({others})").fetchone()[0]:
-        # Only when rows from other files are loaded already (not on a first load): a join against them.
-        match = " and ".join(f"r.{q(k)} = ck.{n}" for k, n in zip(contract.primary_key, key_cols, strict=True))
-        elsewhere = (
-            f"exists (select 1 from raw.{q(contract.name)} r where {match} "
-            f"and r._source_file not in (select _source_file from _ecrm_batch_files))"
+        # Only when rows from other files are loaded already (not on a first load). An inner join with the
+        # batch's distinct keys on the build side: the loaded table is only scanned (and DuckDB skips its
+        # row groups outside the batch's key range), where EXISTS would hash the whole table every batch.
+        match = " and ".join(f"r.{q(k)} = b.{n}" for k, n in zip(contract.primary_key, key_cols, strict=True))
+        ctes.append(
+            f"""seen as (
+                select distinct {", ".join(f"b.{n}" for n in key_cols)}
+                from (select distinct {", ".join(key_cols)} from ck where len(_rules) = 0) b
+                join raw.{q(contract.name)} r on {match}
+                where r._source_file not in (select _source_file from _ecrm_batch_files)
+            )"""
         )
-    else:
-        elsewhere = "false"
+        joins += " left join seen e on " + " and ".join(f"e.{n} = ck.{n}" for n in key_cols)
+        elsewhere = f"e.{key_cols[0]} is not null"
     rule = lit("unique:" + contract.primary_key[0])
     con.execute(
         f"""
@@ -393,7 +401,7 @@ def _apply_rules(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
             case when len(ck._rules) = 0 and (ck._ord <> coalesce(d._first, ck._ord) or {elsewhere})
                  then list_append(ck._rules, {rule}) else ck._rules end as _rules
         )
-        from ck left join dup d on {on}
+        from ck {joins}
         """
     )
 
