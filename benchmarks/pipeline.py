@@ -177,6 +177,18 @@ def main(argv: list[str] | None = None) -> int:
         }
     )
     floor_db.unlink(missing_ok=True)
+    # The loader by itself (no Dagster, none of the 52 asset checks), into a fresh database file.
+    refs.append(
+        {
+            "stage": "reference: the contract loader alone (load_landing, no Dagster checks)",
+            **measure(
+                f"load_landing(duckdb.connect({str(floor_db)!r}), Path({str(work / 'landing')!r}))",
+                "import duckdb\nfrom pathlib import Path\nfrom orchestration.loading.loader import load_landing",
+                env=env,
+            ),
+        }
+    )
+    floor_db.unlink(missing_ok=True)
     target = work / "dbt_alone_target"
     references = (
         ("reference: dbt build alone, no Dagster (warehouse models and their tests)", lambda c: _dbt_alone_code(c, target)),
