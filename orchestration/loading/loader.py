@@ -14,7 +14,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +34,8 @@ SUPPORTED_SUFFIXES = {
 META_COLUMNS = ("_source_file", "_row_number", "_loaded_at")
 _STAGE = "_ecrm_stage"
 _BATCH = "_ecrm_batch"
+# A batch row's data row number: given (fallback reader, unparsable rows) or from its position in the batch.
+_ROW_NUMBER = "coalesce(b._row_number, b.rowid - b._file_start + 1)"
 # Rows checked together in one pass; bounded so that a million-customer load stays within memory.
 BATCH_ROWS = 3_000_000
 
@@ -190,18 +192,24 @@ def _stage_csv_in_python(
     return unparsable
 
 
-def _stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], list[tuple[int, str, str]]]:
-    """Read ``path`` into the temp table ``_ecrm_stage`` (the file's columns, in file order).
+@dataclass
+class _Source:
+    """How to read one landing file: its column names, and an SQL relation (a DuckDB reader call) yielding
+    its rows in file order. For CSV, ``fallback`` reads the file with Python's csv module into the temp
+    table ``_ecrm_stage`` instead, when DuckDB's reader refuses it, and returns the rows it could not parse
+    at all (row number, kind of error, original line), which are quarantined with rule ``parse:row``."""
 
-    Returns the file's column names and the rows the CSV reader could not parse at all (row number,
-    kind of error, original line), which are quarantined with rule ``parse:row``. The table's ``rowid``
-    follows file order; see :func:`_row_number_sql` for the data row number.
-    """
+    columns: list[str]
+    relation: str
+    fallback: Callable[[], list[tuple[int, str, str]]] | None = None
+
+
+def _file_source(con: duckdb.DuckDBPyConnection, path: Path) -> _Source:
+    """How to read ``path`` (see :class:`_Source`); raises :class:`FileRejected` for a file-level problem."""
     con.execute(f"drop table if exists {_STAGE}")
     fmt = SUPPORTED_SUFFIXES[path.suffix.lower()]
     if path.stat().st_size == 0:
         raise FileRejected("the file is empty (0 bytes)")
-    unparsable: list[tuple[int, str, str]] = []
     try:
         if fmt == "csv":
             # Latin-1 files are common in shop exports; UTF-8 (with or without BOM) is the default.
@@ -212,43 +220,30 @@ def _stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], 
             if len(set(names)) != len(names):
                 raise FileRejected(f"the header repeats a column name: {names}")
             columns_spec = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n in names) + "}"
-            opts = (
-                f"header=true, auto_detect=false, columns={columns_spec}, encoding={lit(encoding)}, "
-                f"delim={lit(delim)}, quote='\"', escape='\"'"
+            reader = (
+                f"read_csv({lit(str(path))}, header=true, auto_detect=false, columns={columns_spec}, "
+                f"encoding={lit(encoding)}, delim={lit(delim)}, quote='\"', escape='\"')"
             )
-            try:
-                con.execute(f"create temp table {_STAGE} as select * from read_csv(?, {opts})", [str(path)])
-            except duckdb.Error:
-                con.execute(f"drop table if exists {_STAGE}")
-                unparsable = _stage_csv_in_python(con, path, encoding, delim, names)
-        elif fmt == "parquet":
-            con.execute(f"create temp table {_STAGE} as select * from read_parquet(?)", [str(path)])
-        else:
-            con.execute(
-                f"create temp table {_STAGE} as select * from read_json(?, format='newline_delimited')",
-                [str(path)],
-            )
+            return _Source(names, reader, lambda: _stage_csv_in_python(con, path, encoding, delim, names))
+        reader = (
+            f"read_parquet({lit(str(path))})"
+            if fmt == "parquet"
+            else f"read_json({lit(str(path))}, format='newline_delimited')"
+        )
+        columns = [r[0] for r in con.execute(f"describe select * from {reader}").fetchall()]
+        return _Source(columns, reader)
     except duckdb.Error as exc:
         first_line = str(exc).strip().splitlines()[0]
         raise FileRejected(f"the file cannot be read as {fmt}: {first_line}") from exc
 
-    columns = [r[0] for r in con.execute(f"describe {_STAGE}").fetchall()]
-    if (
-        fmt == "csv"
-        and columns == ["column0"]
-        and con.execute(f"select count(*) from {_STAGE}").fetchone()[0] == 0
-    ):
-        raise FileRejected("the file has no header row")
-    return columns, unparsable
-
 
 def _row_number_sql(con: duckdb.DuckDBPyConnection, unparsable: list[tuple[int, str, str]]) -> str:
-    """SQL for the data row number (1-based, header excluded) of a row of ``_ecrm_stage``.
+    """SQL for the data row number (1-based, header excluded) of a row of ``_ecrm_stage`` (the fallback
+    reader's good rows, in file order, so ``rowid`` is the good row's position).
 
-    The staged table was created in file order, so ``rowid`` is the good row's position. Rows the reader
-    rejected keep their own numbers, so good rows are numbered around them: the i-th rejected row (1-based,
-    row number b_i) has b_i - i good rows before it, so the k-th good row comes after every rejected row
-    with b_i - i < k.
+    Rows the reader rejected keep their own numbers, so good rows are numbered around them: the i-th
+    rejected row (1-based, row number b_i) has b_i - i good rows before it, so the k-th good row comes after
+    every rejected row with b_i - i < k.
     """
     if not unparsable:
         return "rowid + 1"
@@ -329,7 +324,8 @@ def _parent_keys(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
 
 
 def _apply_rules(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
-    """Add ``_rules`` (the list of broken rules) to the rows of ``_ecrm_batch``, in one statement.
+    """Find the rows of ``_ecrm_batch`` that break a rule: ``_ecrm_bad`` gets their ``rowid``, file and list
+    of broken rules, in one statement. Good rows are never copied: they go from the batch to raw directly.
 
     Order of evaluation: a file-level rule (a required column missing) replaces every row rule of that
     file; then column rules, then foreign keys (against the parent keys of :func:`_parent_keys`), then the
@@ -342,41 +338,39 @@ def _apply_rules(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
     """
     checks = [rule for c in contract.columns for rule in _column_rules(c)]
     cases = ", ".join(f"case when {pred} then {lit(name)} end" for name, pred in checks) or "null"
+    keys = [_typed(contract.column(k)) for k in contract.primary_key]
+    key_cols = [f"_key{j}" for j in range(len(keys))]
+    fk_values = [f"{_value(fk.column)} as _fk{i}" for i, fk in enumerate(contract.foreign_keys, start=1)]
+    # Only what the checks need travels through the joins: row id, file, order, keys and referenced values.
     ctes = [
         f"""c0 as (
-            select *, _file_order::bigint * 10000000000 + _row_number as _ord,
+            select rowid as _rid, _source_file, _file_order::bigint * 10000000000 + {_ROW_NUMBER} as _ord,
+                {", ".join([*(f"{k} as {n}" for k, n in zip(keys, key_cols, strict=True)), *fk_values])},
                 case when _file_rule is not null then [_file_rule]
                      else list_filter([{cases}], lambda x: x is not null) end as _rules
-            from {_BATCH}
+            from {_BATCH} b
         )"""
     ]
     last = "c0"
     for i, fk in enumerate(contract.foreign_keys, start=1):
-        v = _value(fk.column)
         ctes.append(
             f"""c{i} as (
-                select s.* replace (case when len(s._rules) = 0 and {v} is not null and p._k is null
+                select s.* replace (case when len(s._rules) = 0 and s._fk{i} is not null and p._k is null
                     then list_append(s._rules, {lit("foreign_key:" + fk.column)}) else s._rules end as _rules)
-                from {last} s left join _ecrm_fk_{i} p on p._k = {v}
+                from {last} s left join _ecrm_fk_{i} p on p._k = s._fk{i}
             )"""
         )
         last = f"c{i}"
-    keys = [_typed(contract.column(k)) for k in contract.primary_key]
-    key_cols = [f"_key{j}" for j in range(len(keys))]
     group = key_cols + (["_source_file"] if contract.kind == "snapshot" else [])
     ctes.append(
-        f"ck as (select *, {', '.join(f'{k} as {n}' for k, n in zip(keys, key_cols, strict=True))} from {last})"
-    )
-    ctes.append(
         f"""dup as (
-            select {", ".join(group)}, min(_ord) as _first from ck where len(_rules) = 0
+            select {", ".join(group)}, min(_ord) as _first from {last} where len(_rules) = 0
             group by all having count(*) > 1
         )"""
     )
-    on = " and ".join(f"d.{n} = ck.{n}" for n in group)
-    others = f"select 1 from raw.{q(contract.name)} where _source_file not in (select _source_file from _ecrm_batch_files)"
-    joins = f"left join dup d on {on}"
+    joins = f"left join dup d on {' and '.join(f'd.{n} = ck.{n}' for n in group)}"
     elsewhere = "false"
+    others = f"select 1 from raw.{q(contract.name)} where _source_file not in (select _source_file from _ecrm_batch_files)"
     if contract.kind == "event" and con.execute(f"select exists ({others})").fetchone()[0]:
         # Only when rows from other files are loaded already (not on a first load). An inner join with the
         # batch's distinct keys on the build side: the loaded table is only scanned (and DuckDB skips its
@@ -385,7 +379,7 @@ def _apply_rules(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
         ctes.append(
             f"""seen as (
                 select distinct {", ".join(f"b.{n}" for n in key_cols)}
-                from (select distinct {", ".join(key_cols)} from ck where len(_rules) = 0) b
+                from (select distinct {", ".join(key_cols)} from {last} where len(_rules) = 0) b
                 join raw.{q(contract.name)} r on {match}
                 where r._source_file not in (select _source_file from _ecrm_batch_files)
             )"""
@@ -395,13 +389,14 @@ def _apply_rules(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
     rule = lit("unique:" + contract.primary_key[0])
     con.execute(
         f"""
-        create or replace temp table {_BATCH} as
+        create or replace temp table _ecrm_bad as
         with {", ".join(ctes)}
-        select ck.* exclude ({", ".join(key_cols)}, _ord) replace (
-            case when len(ck._rules) = 0 and (ck._ord <> coalesce(d._first, ck._ord) or {elsewhere})
-                 then list_append(ck._rules, {rule}) else ck._rules end as _rules
-        )
-        from ck {joins}
+        select _rid, _source_file, _rules from (
+            select ck._rid, ck._source_file,
+                case when len(ck._rules) = 0 and (ck._ord <> coalesce(d._first, ck._ord) or {elsewhere})
+                     then list_append(ck._rules, {rule}) else ck._rules end as _rules
+            from {last} ck {joins}
+        ) where len(_rules) > 0
         """
     )
 
@@ -495,7 +490,7 @@ def load_entity(
     if pending:
         results += _flush(con, contract, pending, now)
     fk_tables = [f"_ecrm_fk_{i}" for i in range(1, len(contract.foreign_keys) + 1)]
-    for table in (_BATCH, _STAGE, "_ecrm_batch_files", *fk_tables):
+    for table in (_BATCH, _STAGE, "_ecrm_batch_files", "_ecrm_bad", *fk_tables):
         con.execute(f"drop table if exists {table}")
     order = {p.relative_to(landing).as_posix(): i for i, p in enumerate(files)}
     return sorted(results, key=lambda r: order[r.path])
@@ -514,35 +509,54 @@ def _new_batch(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
     text = ", ".join(f"{q(c)} varchar" for c in contract.column_names)
     con.execute(
         f"create or replace temp table {_BATCH} ({text}, _row_number bigint, _source_file varchar, "
-        "_file_order integer, _file_rule varchar, _original_line varchar)"
+        "_file_order integer, _file_rule varchar, _original_line varchar, _file_start bigint)"
     )
 
 
 def _stage_into_batch(
     con: duckdb.DuckDBPyConnection, path: Path, path_key: str, digest: str, order: int, contract: Contract
 ) -> _Staged:
-    """Read one file and append its rows to the batch; rows of a file missing a required column carry the
-    file-level rule, rows the reader could not parse carry ``parse:row``."""
+    """Read one file straight into the batch; rows of a file missing a required column carry the
+    file-level rule, rows the reader could not parse carry ``parse:row``.
+
+    Rows read by DuckDB get their row number from their position: the batch only ever grows, in file order,
+    so a row's ``rowid`` minus the file's first ``rowid`` is its data row number minus one (see
+    :data:`_ROW_NUMBER`).
+    """
     item = _Staged(path_key, digest)
     try:
-        columns, unparsable = _stage_file(con, path)
+        source = _file_source(con, path)
     except FileRejected as exc:
         item.rejected = f"{path_key}: {exc}"
         return item
-    select, missing, extra = _map_columns(columns, contract)
+    select, missing, extra = _map_columns(source.columns, contract)
     file_rule = f"missing_column:{missing[0]}" if missing else None
-    row_number = _row_number_sql(con, unparsable)
-    item.rows_read = con.execute(
-        f"insert into {_BATCH} select {', '.join(select)}, {row_number}, ?, ?, ?, null from {_STAGE}",
-        [path_key, order, file_rule],
-    ).fetchone()[0]
+    start = con.execute(f"select count(*) from {_BATCH}").fetchone()[0]
+    insert = (
+        f"insert into {_BATCH} select {', '.join(select)}, {{number}}, ?, ?, ?, null, ? from {{relation}}"
+    )
+    unparsable: list[tuple[int, str, str]] = []
+    try:
+        # One statement: if the reader refuses a row, nothing of this file is in the batch.
+        item.rows_read = con.execute(
+            insert.format(number="null", relation=source.relation), [path_key, order, file_rule, start]
+        ).fetchone()[0]
+    except duckdb.Error as exc:
+        if source.fallback is None:
+            item.rejected = f"{path_key}: the file cannot be read: {str(exc).strip().splitlines()[0]}"
+            return item
+        unparsable = source.fallback()
+        item.rows_read = con.execute(
+            insert.format(number=_row_number_sql(con, unparsable), relation=_STAGE),
+            [path_key, order, file_rule, start],
+        ).fetchone()[0]
+        con.execute(f"drop table {_STAGE}")
     if unparsable:
         con.executemany(
-            f"insert into {_BATCH} values ({', '.join('null' for _ in contract.columns)}, ?, ?, ?, ?, ?)",
+            f"insert into {_BATCH} values ({', '.join('null' for _ in contract.columns)}, ?, ?, ?, ?, ?, null)",
             [(n, path_key, order, f"parse:row ({kind})", original) for n, kind, original in unparsable],
         )
-    item.rows_read += len(unparsable)
-    con.execute(f"drop table {_STAGE}")
+        item.rows_read += len(unparsable)
     if missing:
         item.rejected = f"{path_key}: required column(s) missing: {', '.join(missing)} (rule {file_rule})"
     elif extra:
@@ -557,22 +571,17 @@ def _flush(
     con.execute("create or replace temp table _ecrm_batch_files (_source_file varchar)")
     con.executemany("insert into _ecrm_batch_files values (?)", [(p.path_key,) for p in pending])
     _apply_rules(con, contract)
-    text_cols = ", ".join(q(c) for c in contract.column_names)
-    typed = ", ".join(f"{_typed(c)} as {q(c.name)}" for c in contract.columns)
-    counts = dict(
-        (f, (good, bad))
-        for f, good, bad in con.execute(
-            f"select _source_file, count(*) filter (where len(_rules) = 0), count(*) filter (where len(_rules) > 0) "
-            f"from {_BATCH} group by 1"
-        ).fetchall()
-    )
+    text_cols = ", ".join(f"b.{q(c)}" for c in contract.column_names)
+    typed = ", ".join(f"{_typed(c, 'b')} as {q(c.name)}" for c in contract.columns)
+    bad = dict(con.execute("select _source_file, count(*) from _ecrm_bad group by 1").fetchall())
     results = []
     for item in pending:
-        good, bad = counts.get(item.path_key, (0, 0))
+        quarantined = bad.get(item.path_key, 0)
         status = "rejected" if item.rejected else "loaded"
         results.append(
             FileResult(item.path_key, item.digest, contract.source, contract.entity, item.rows_read,
-                       0 if item.rejected else good, bad, status, item.rejected or item.notes, now)
+                       0 if item.rejected else item.rows_read - quarantined, quarantined, status,
+                       item.rejected or item.notes, now)
         )  # fmt: skip
     con.execute("begin transaction")
     try:
@@ -581,15 +590,16 @@ def _flush(
             con.execute(
                 f"delete from {table} where _source_file in (select _source_file from _ecrm_batch_files)"
             )
+        # The batch is in file order and row order; an anti-join against the few bad rows keeps it so.
         con.execute(
-            f"insert into raw.{q(contract.name)} select {typed}, _source_file, _row_number, ? "
-            f"from {_BATCH} where len(_rules) = 0 order by _file_order, _row_number",
+            f"insert into raw.{q(contract.name)} select {typed}, b._source_file, {_ROW_NUMBER}, ? "
+            f"from {_BATCH} b anti join _ecrm_bad x on x._rid = b.rowid",
             [now],
         )
         con.execute(
-            f"insert into quarantine.{q(contract.name)} select {text_cols}, array_to_string(_rules, '; '), "
-            f"_source_file, _row_number, ?, _original_line from {_BATCH} where len(_rules) > 0 "
-            "order by _file_order, _row_number",
+            f"insert into quarantine.{q(contract.name)} select {text_cols}, array_to_string(x._rules, '; '), "
+            f"b._source_file, {_ROW_NUMBER}, ?, b._original_line from {_BATCH} b join _ecrm_bad x on x._rid = b.rowid "
+            f"order by b._file_order, {_ROW_NUMBER}",
             [now],
         )
         for result in results:
