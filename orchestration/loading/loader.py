@@ -131,7 +131,7 @@ def ensure_schemas(con: duckdb.DuckDBPyConnection, contracts: dict[str, Contract
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Reading one file into an all-text staging table
+# Reading one file: straight into the batch, or through Python's csv module when DuckDB refuses it
 # ---------------------------------------------------------------------------------------------------------
 
 
