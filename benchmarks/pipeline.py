@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--workdir", help="where to put data (default: a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--results", default=str(RESULTS), help="where to write the JSON and Markdown")
     args = parser.parse_args(argv)
 
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="ecrm_bench_"))
@@ -232,9 +233,10 @@ def main(argv: list[str] | None = None) -> int:
     }  # fmt: skip
     md = render(result)
     print(md)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"pipeline_{args.customers}.json").write_text(json.dumps(result, indent=2, default=str))
-    (RESULTS / f"pipeline_{args.customers}.md").write_text(md + "\n")
+    results = Path(args.results)
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"pipeline_{args.customers}.json").write_text(json.dumps(result, indent=2, default=str))
+    (results / f"pipeline_{args.customers}.md").write_text(md + "\n")
     if not args.keep and not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
     return 0
