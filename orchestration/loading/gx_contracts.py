@@ -4,7 +4,8 @@ The YAML contracts are the single source; this module turns each into an ``Expec
 JSON into the file data context ``data_contracts/gx/`` for users and GX Data Docs) and validates the raw
 tables with ``result_format="COMPLETE"`` and the file and row number as index columns, so every failing row
 can be named. The loader itself enforces the same rules in DuckDB SQL because it must check every row of
-tens of millions within minutes; the GX validation in the Dagster asset checks is the independent second opinion.
+tens of millions within minutes; the GX validation in the Dagster asset checks is the independent second
+opinion.
 """
 
 from __future__ import annotations
