@@ -186,7 +186,7 @@ def _stage_csv_in_python(
     frame = pd.DataFrame(good, columns=names, dtype="object")
     con.register("_ecrm_frame", frame)
     try:
-        con.execute(f"create temp table {_STAGE} as select * from _ecrm_frame")
+        con.execute(f"create or replace temp table {_STAGE} as select * from _ecrm_frame")
     finally:
         con.unregister("_ecrm_frame")
     return unparsable
@@ -199,6 +199,7 @@ class _Source:
     table ``_ecrm_stage`` instead, when DuckDB's reader refuses it, and returns the rows it could not parse
     at all (row number, kind of error, original line), which are quarantined with rule ``parse:row``."""
 
+    fmt: str
     columns: list[str]
     relation: str
     fallback: Callable[[], list[tuple[int, str, str]]] | None = None
@@ -206,7 +207,6 @@ class _Source:
 
 def _file_source(con: duckdb.DuckDBPyConnection, path: Path) -> _Source:
     """How to read ``path`` (see :class:`_Source`); raises :class:`FileRejected` for a file-level problem."""
-    con.execute(f"drop table if exists {_STAGE}")
     fmt = SUPPORTED_SUFFIXES[path.suffix.lower()]
     if path.stat().st_size == 0:
         raise FileRejected("the file is empty (0 bytes)")
@@ -224,17 +224,23 @@ def _file_source(con: duckdb.DuckDBPyConnection, path: Path) -> _Source:
                 f"read_csv({lit(str(path))}, header=true, auto_detect=false, columns={columns_spec}, "
                 f"encoding={lit(encoding)}, delim={lit(delim)}, quote='\"', escape='\"')"
             )
-            return _Source(names, reader, lambda: _stage_csv_in_python(con, path, encoding, delim, names))
+            return _Source(
+                fmt, names, reader, lambda: _stage_csv_in_python(con, path, encoding, delim, names)
+            )
         reader = (
             f"read_parquet({lit(str(path))})"
             if fmt == "parquet"
             else f"read_json({lit(str(path))}, format='newline_delimited')"
         )
         columns = [r[0] for r in con.execute(f"describe select * from {reader}").fetchall()]
-        return _Source(columns, reader)
+        return _Source(fmt, columns, reader)
     except duckdb.Error as exc:
-        first_line = str(exc).strip().splitlines()[0]
-        raise FileRejected(f"the file cannot be read as {fmt}: {first_line}") from exc
+        raise FileRejected(_unreadable(fmt, exc)) from exc
+
+
+def _unreadable(fmt: str, exc: duckdb.Error) -> str:
+    """The message of a file DuckDB's reader cannot read, with the first line of DuckDB's own error."""
+    return f"the file cannot be read as {fmt}: {str(exc).strip().splitlines()[0]}"
 
 
 def _row_number_sql(con: duckdb.DuckDBPyConnection, unparsable: list[tuple[int, str, str]]) -> str:
@@ -543,7 +549,7 @@ def _stage_into_batch(
         ).fetchone()[0]
     except duckdb.Error as exc:
         if source.fallback is None:
-            item.rejected = f"{path_key}: the file cannot be read: {str(exc).strip().splitlines()[0]}"
+            item.rejected = f"{path_key}: {_unreadable(source.fmt, exc)}"
             return item
         unparsable = source.fallback()
         item.rows_read = con.execute(
