@@ -1,6 +1,7 @@
 """The ``ecrm`` command: generate demo data, run the pipeline, serve the dashboard, mine rules.
 
     ecrm generate [--customers N] [--seed S] [--out DIR] [--clean]
+    ecrm import FORMAT PATH... [--landing DIR] [--mapping FILE.yml]
     ecrm run [--landing DIR] [--warehouse FILE]
     ecrm dashboard [--warehouse FILE] [--port 8501]
     ecrm demo [--customers N] [--port 8501] [--no-serve]
@@ -55,6 +56,26 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 print(f"  {key}.{k}: {v:,}" if isinstance(v, int) else f"  {key}.{k}: {v}")
         else:
             print(f"  {key}: {value:,}" if isinstance(value, int) else f"  {key}: {value}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Convert a shop platform's export into the landing layout and print what became of every row."""
+    from orchestration.importers import ImportFailed, run_import
+
+    landing, _ = _set_paths(args.landing, None)
+    options = {"mapping": Path(args.mapping)} if args.mapping else {}
+    if args.format == "generic" and not args.mapping:
+        print("ecrm import generic needs --mapping FILE.yml (see README, 'Any other shop').", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    try:
+        report = run_import(args.format, args.paths, landing, **options)
+    except ImportFailed as exc:
+        print(f"ecrm import {args.format}: {exc}", file=sys.stderr)
+        return 2
+    print(report.render())
+    print(f"Imported into {landing} in {time.perf_counter() - started:.1f} s; next: ecrm run")
     return 0
 
 
@@ -167,6 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--clean", action="store_true", help="leave out the deliberately bad rows")
     g.add_argument("--force", action="store_true", help="replace OUT/landing even if it was not generated")
     g.set_defaults(func=cmd_generate)
+
+    i = sub.add_parser("import", help="convert a shop platform's export into the landing layout")
+    i.add_argument("format", choices=["olist", "online-retail", "shopify", "generic"], help="the export's format")
+    i.add_argument("paths", nargs="+", metavar="PATH", help="export files or folders")
+    i.add_argument("--landing", help="landing folder (env ECRM_LANDING, default data/landing)")
+    i.add_argument("--mapping", help="YAML mapping of a CSV onto one landing entity (format generic)")
+    i.set_defaults(func=cmd_import)
 
     r = sub.add_parser("run", help="load, build and model everything; print a summary")
     r.add_argument("--landing", help="landing folder (env ECRM_LANDING, default data/landing)")

@@ -97,8 +97,13 @@ def unknown_files(landing: Path, contracts: dict[str, Contract] | None = None) -
     """Files under the landing folder that no contract covers (wrong folder or unsupported format)."""
     contracts = contracts or load_contracts()
     known = {p for files in discover_files(landing, contracts).values() for p in files}
+    # Hidden files and folders (an importer's reports in .imports/, editor and copy leftovers) are not data.
     return sorted(
-        p for p in landing.rglob("*") if p.is_file() and p not in known and not p.name.startswith(".")
+        p
+        for p in landing.rglob("*")
+        if p.is_file()
+        and p not in known
+        and not any(part.startswith(".") for part in p.relative_to(landing).parts)
     )
 
 

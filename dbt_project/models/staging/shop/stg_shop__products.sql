@@ -20,14 +20,17 @@ renamed as (
 
     select
         product_id,
-        trim(product_name) as product_name,
-        trim(category) as category,
+        -- Exports without names (Olist) or categories show the product id and one "uncategorised" group,
+        -- so every product still appears in product and category marts (DECISIONLOG: imported exports).
+        coalesce(nullif(trim(product_name), ''), product_id) as product_name,
+        coalesce(nullif(trim(category), ''), 'uncategorised') as category,
         nullif(trim(subcategory), '') as subcategory,
         nullif(trim(brand), '') as brand,
         list_price,
         unit_cost,
         currency,
-        is_active,
+        -- An export that does not say lists products that sell: unknown counts as on sale.
+        coalesce(is_active, true) as is_active,
         {{ to_utc('updated_at') }} as updated_at,
         _source_file
 
