@@ -64,6 +64,27 @@ def require(*tables: str) -> bool:
     return True
 
 
+def loaded_rows(source: str, entity: str) -> int:
+    """Rows loaded from landing files of ``source/entity`` (0 when the shop sent none)."""
+    if not has_table("ops", "load_manifest"):
+        return 0
+    frame = query(
+        "select coalesce(sum(rows_loaded), 0) as n from ops.load_manifest where source = ? and entity = ?",
+        (source, entity),
+    )
+    return int(frame["n"].iloc[0]) if not frame.empty else 0
+
+
+def notice_missing_sources(*entities: str, fills: str) -> list[str]:
+    """Show which landing entities (``source/entity``) would fill part of a page when none of their rows
+    were loaded (an Olist or Online Retail export has no web or marketing data, say); returns them."""
+    missing = [e for e in entities if loaded_rows(*e.split("/")) == 0]
+    if missing:
+        folders = ", ".join(f"`data/landing/{e}/`" for e in missing)
+        st.info(f"No {', '.join(missing)} data was loaded, so {fills} stays empty. Files in {folders} fill it.")
+    return missing
+
+
 # --- Overview -----------------------------------------------------------------------------------------
 
 

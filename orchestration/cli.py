@@ -2,7 +2,7 @@
 
     ecrm generate [--customers N] [--seed S] [--out DIR] [--clean]
     ecrm import FORMAT PATH... [--landing DIR] [--mapping FILE.yml]
-    ecrm run [--landing DIR] [--warehouse FILE]
+    ecrm run [--landing DIR] [--warehouse FILE] [--verbose]
     ecrm dashboard [--warehouse FILE] [--port 8501]
     ecrm demo [--customers N] [--port 8501] [--no-serve]
     ecrm audience [--channel email|sms] [--churn-band high ...] [--min-clv X] [--segment S ...] [--out FILE]
@@ -64,7 +64,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from orchestration.importers import ImportFailed, run_import
 
     landing, _ = _set_paths(args.landing, None)
-    options = {"mapping": Path(args.mapping)} if args.mapping else {}
+    options = {"mapping": Path(args.mapping)} if args.format == "generic" and args.mapping else {}
     if args.format == "generic" and not args.mapping:
         print("ecrm import generic needs --mapping FILE.yml (see README, 'Any other shop').", file=sys.stderr)
         return 2
@@ -90,7 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    report = run_pipeline()
+    report = run_pipeline(verbose=args.verbose)
     print(report.render())
     return 0 if report.success else 1
 
@@ -128,7 +128,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         generate(root, customers=args.customers, seed=args.seed)
     from orchestration.pipeline import run_pipeline
 
-    report = run_pipeline()
+    report = run_pipeline(verbose=args.verbose)
     print(report.render())
     print(f"Demo pipeline finished in {time.perf_counter() - started:.0f} s.")
     if not report.success:
@@ -199,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="load, build and model everything; print a summary")
     r.add_argument("--landing", help="landing folder (env ECRM_LANDING, default data/landing)")
     r.add_argument("--warehouse", help="DuckDB file (env ECRM_WAREHOUSE, default data/warehouse/ecrm.duckdb)")
+    r.add_argument("--verbose", action="store_true", help="stream Dagster's and dbt's logs instead of progress")
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("dashboard", help="serve the management dashboard")
@@ -212,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--data", default="data", help="folder for landing, warehouse and exports (default data)")
     m.add_argument("--port", type=int, default=8501)
     m.add_argument("--no-serve", action="store_true", help="stop after the summary")
+    m.add_argument("--verbose", action="store_true", help="stream Dagster's and dbt's logs instead of progress")
     m.set_defaults(func=cmd_demo)
 
     a = sub.add_parser("audience", help="export a consent-respecting audience with recommended products")

@@ -6,6 +6,7 @@ Used by ``ecrm run`` and ``ecrm demo``; the same job is available in the Dagster
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from orchestration import settings
 from orchestration.loading.loader import unknown_files
@@ -28,6 +29,9 @@ class RunReport:
     failed_checks: list[str] = field(default_factory=list)
     failed_steps: list[str] = field(default_factory=list)
     headline: dict[str, float] = field(default_factory=dict)
+    imports: list[str] = field(default_factory=list)
+    import_mismatches: list[str] = field(default_factory=list)
+    log_path: str | None = None
 
     def render(self) -> str:
         """The summary printed at the end of ``ecrm run``."""
@@ -45,6 +49,10 @@ class RunReport:
             ]
         lines += ["", f"Quarantined rows: {sum(self.quarantined.values()):,}"]
         lines += [f"  {t:<28}{n:>10,}" for t, n in sorted(self.quarantined.items()) if n]
+        if self.imports:
+            lines += ["", "Imported exports (rows written by `ecrm import` = rows read by the loader):"]
+            lines += [f"  {i}" for i in self.imports]
+            lines += [f"  MISMATCH {m}" for m in self.import_mismatches]
         if self.rejected_files:
             lines += ["", "Rejected files:"] + [f"  {e}" for e in self.rejected_files]
         if self.ignored_files:
@@ -56,6 +64,8 @@ class RunReport:
         lines += ["", f"Failed checks: {len(self.failed_checks)}"] + [f"  {c}" for c in self.failed_checks]
         if self.failed_steps:
             lines += ["", "Failed steps:"] + [f"  {s}" for s in self.failed_steps]
+        if self.log_path:
+            lines += ["", f"Full Dagster and dbt log: {self.log_path}"]
         return "\n".join(lines)
 
 
@@ -85,6 +95,8 @@ def warehouse_summary(report: RunReport) -> RunReport:
             if "ops.load_manifest" in report.tables
             else []
         )
+        if "ops.load_manifest" in report.tables:
+            reconcile_imports(con, settings.landing_path(), report)
         if "marts.fct_orders" in report.tables:
             orders, customers, revenue, margin = con.execute(
                 "select count(*), count(distinct customer_id), sum(revenue), sum(gross_margin) from marts.fct_orders"
@@ -100,20 +112,67 @@ def warehouse_summary(report: RunReport) -> RunReport:
     return report
 
 
-def run_pipeline() -> RunReport:
-    """Materialise every asset in-process (one DuckDB writer) and return the run report."""
+def reconcile_imports(con, landing: Path, report: RunReport) -> None:
+    """Compare every landing file an ``ecrm import`` wrote (its saved report) with the load manifest: the
+    loader must have read exactly the rows the importer wrote, and then loaded or quarantined each."""
+    from orchestration.importers.common import load_reports
+
+    manifest = {
+        row[0]: row[1:]
+        for row in con.execute(
+            "select path, rows_read, rows_loaded, rows_quarantined, status from ops.load_manifest"
+        ).fetchall()
+    }
+    for saved in load_reports(landing):
+        read = sum(f["rows_read"] for f in saved["files"])
+        aside = sum(sum(f["set_aside"].values()) for f in saved["files"])
+        written = sum(saved["landing_files"].values())
+        loaded = sum(manifest.get(p, (0, 0, 0, ""))[1] for p in saved["landing_files"])
+        quarantined = sum(manifest.get(p, (0, 0, 0, ""))[2] for p in saved["landing_files"])
+        report.imports.append(
+            f"{saved['format']}: {read:,} rows read from {len(saved['files'])} file(s), {aside:,} set aside by "
+            f"the importer; {written:,} landing rows -> {loaded:,} loaded, {quarantined:,} quarantined"
+        )
+        for path, rows in sorted(saved["landing_files"].items()):
+            entry = manifest.get(path)
+            if entry is None:
+                report.import_mismatches.append(f"{path}: written by the import but not in the load manifest")
+            elif entry[3] != "unchanged" and entry[0] != rows:
+                report.import_mismatches.append(f"{path}: {rows:,} rows written, {entry[0]:,} read by the loader")
+
+
+def log_file(warehouse: Path) -> Path:
+    """Where a run's full Dagster and dbt log goes: ``logs/`` beside the warehouse, one file per run."""
+    import time
+
+    return warehouse.parent / "logs" / f"ecrm-run-{time.strftime('%Y%m%d-%H%M%S')}.log"
+
+
+def run_pipeline(verbose: bool = True, log_path: Path | None = None) -> RunReport:
+    """Materialise every asset in-process (one DuckDB writer) and return the run report.
+
+    With ``verbose`` Dagster's and dbt's logs stream to the terminal as they come. Without it they go to
+    ``log_path`` (default :func:`log_file`) and the terminal shows one progress line per stage.
+    """
     import time
 
     import dagster as dg
 
+    from orchestration.contracts import load_contracts
     from orchestration.definitions import defs
+    from orchestration.progress import StageProgress, logs_to_file
 
     started = time.perf_counter()
     instance = dg.DagsterInstance.get()
-    result = defs.resolve_job_def("ecrm_everything").execute_in_process(
-        instance=instance, raise_on_error=False
-    )
-    report = RunReport(success=result.success, seconds=0.0)
+    job = defs.resolve_job_def("ecrm_everything")
+    if verbose:
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
+    else:
+        log_path = log_path or log_file(settings.warehouse_path())
+        with logs_to_file(log_path) as terminal:
+            with StageProgress(log_path, entities=len(load_contracts()), out=terminal):
+                result = job.execute_in_process(instance=instance, raise_on_error=False)
+    report = RunReport(success=result.success, seconds=0.0, log_path=None if verbose else str(log_path))
     for event in result.all_events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data

@@ -4,6 +4,7 @@ import queries
 import streamlit as st
 
 st.title("Audiences")
+queries.notice_missing_sources("crm/customers", fills="SMS consent (it lives in the CRM)")
 if queries.require("marts.customer_360"):
     channel = st.selectbox("Channel (only customers who consented)", ["email", "sms"])
     bands = st.multiselect("Churn band", ["low", "medium", "high"], default=["medium", "high"])

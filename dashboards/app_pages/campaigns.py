@@ -5,6 +5,7 @@ import queries
 import streamlit as st
 
 st.title("Campaigns")
+queries.notice_missing_sources("marketing/campaigns", "marketing/sends", fills="campaign effectiveness")
 if queries.require("marts.promotion__campaign_effectiveness"):
     eff = queries.campaign_effectiveness()
     st.dataframe(eff, hide_index=True, use_container_width=True)

@@ -5,6 +5,7 @@ import queries
 import streamlit as st
 
 st.title("Customers")
+queries.notice_missing_sources("crm/customers", fills="CRM details and support history")
 if queries.require("marts.customer_360"):
     seg = queries.segments()
     left, right = st.columns(2)

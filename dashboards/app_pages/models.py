@@ -5,6 +5,7 @@ import queries
 import streamlit as st
 
 st.title("Value & churn")
+queries.notice_missing_sources("shop/orders", fills="every prediction")
 if queries.require("ml.customer_predictions", "ml.model_quality"):
     bands = queries.churn_bands()
     if bands.empty:

@@ -5,6 +5,7 @@ import queries
 import streamlit as st
 
 st.title("Overview")
+queries.notice_missing_sources("web/sessions", fills="the device breakdown")
 if queries.require("marts.fct_orders", "marts.customer_360", "marts.dim_products"):
     k = queries.kpis()
     st.caption(f"Data up to {k['as_of']:%Y-%m-%d}")

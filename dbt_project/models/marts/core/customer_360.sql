@@ -114,6 +114,19 @@ service as (
 
 ),
 
+-- The customer's own voice: reviews of their surviving orders (Olist exports them; other shops may not).
+reviews as (
+
+    select
+        orders.customer_id,
+        count(*) as reviews,
+        avg(reviews.score) as mean_review_score
+    from {{ ref('stg_shop__reviews') }} as reviews
+    inner join {{ ref('fct_orders') }} as orders on reviews.order_id = orders.order_id
+    group by orders.customer_id
+
+),
+
 -- The channel a customer reaches out on most: inbound contacts and tickets together.
 inbound_channels as (
 
@@ -253,6 +266,8 @@ joined as (
         coalesce(service.open_tickets, 0) as open_tickets,
         service.mean_resolution_hours,
         service.mean_satisfaction,
+        coalesce(reviews.reviews, 0) as reviews,
+        reviews.mean_review_score,
         contact_channel_counts.channel as preferred_contact_channel,
         coalesce(marketing.campaigns_received, 0) as campaigns_received,
         marketing.open_rate,
@@ -297,6 +312,7 @@ joined as (
     left join web on customers.customer_id = web.customer_id
     left join wishlists on customers.customer_id = wishlists.customer_id
     left join service on customers.customer_id = service.customer_id
+    left join reviews on customers.customer_id = reviews.customer_id
     left join contact_channel_counts
         on customers.customer_id = contact_channel_counts.customer_id and contact_channel_counts.n = 1
     left join marketing on customers.customer_id = marketing.customer_id
@@ -355,6 +371,8 @@ final as (
         cast(open_tickets as bigint) as open_tickets,
         cast(mean_resolution_hours as double) as mean_resolution_hours,
         cast(mean_satisfaction as double) as mean_satisfaction,
+        cast(reviews as bigint) as reviews,
+        cast(mean_review_score as double) as mean_review_score,
         preferred_contact_channel,
         cast(campaigns_received as bigint) as campaigns_received,
         cast(open_rate as double) as open_rate,
