@@ -64,7 +64,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     from orchestration.importers import ImportFailed, run_import
 
     landing, _ = _set_paths(args.landing, None)
-    options = {"mapping": Path(args.mapping)} if args.format == "generic" and args.mapping else {}
+    options: dict = {"mapping": Path(args.mapping)} if args.format == "generic" and args.mapping else {}
+    if args.format == "shopify" and args.exported_at:
+        options["exported_at"] = args.exported_at
     if args.format == "generic" and not args.mapping:
         print("ecrm import generic needs --mapping FILE.yml (see README, 'Any other shop').", file=sys.stderr)
         return 2
@@ -194,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("paths", nargs="+", metavar="PATH", help="export files or folders")
     i.add_argument("--landing", help="landing folder (env ECRM_LANDING, default data/landing)")
     i.add_argument("--mapping", help="YAML mapping of a CSV onto one landing entity (format generic)")
+    i.add_argument(
+        "--exported-at", help="shopify: when the customers export was taken (ISO 8601), dates accounts without orders"
+    )
     i.set_defaults(func=cmd_import)
 
     r = sub.add_parser("run", help="load, build and model everything; print a summary")
