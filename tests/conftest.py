@@ -49,6 +49,44 @@ def run_pipeline_into(root: Path, customers: int, seed: int) -> PipelineRun:
     )
 
 
+_ENV_KEYS = ("ECRM_LANDING", "ECRM_WAREHOUSE", "ECRM_PUBLISHED", "DAGSTER_HOME", "ECRM_MIN_REPEAT_CUSTOMERS")
+
+
+def run_import_into(root: Path, format_name: str, paths: list[Path], **options) -> PipelineRun:
+    """Import an export with ``ecrm import``'s function into ``root/landing`` and run the real pipeline on
+    it with the production eligibility rules (a real shop gets no lowered bar)."""
+    from orchestration import settings
+    from orchestration.importers import run_import
+    from orchestration.pipeline import run_pipeline
+
+    landing = root / "landing"
+    run_import(format_name, paths, landing, **options)
+    saved = {k: os.environ.get(k) for k in _ENV_KEYS}
+    try:
+        return _run_imported(root, landing, run_pipeline, settings)
+    finally:
+        # Other session fixtures (the demo run) read the same variables: leave them as they were.
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _run_imported(root: Path, landing: Path, run_pipeline, settings) -> PipelineRun:
+    os.environ["ECRM_LANDING"] = str(landing)
+    os.environ["ECRM_WAREHOUSE"] = str(root / "warehouse" / "ecrm.duckdb")
+    os.environ.pop("ECRM_PUBLISHED", None)
+    os.environ.pop("ECRM_MIN_REPEAT_CUSTOMERS", None)
+    os.environ["DAGSTER_HOME"] = str(root / "dagster_home")
+    (root / "dagster_home").mkdir(parents=True, exist_ok=True)
+    (root / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    settings.quiet_telemetry()
+    report = run_pipeline(verbose=False)
+    warehouse = settings.warehouse_path()
+    return PipelineRun(root, landing, root / "truth", warehouse, settings.published_path(warehouse), report)
+
+
 @pytest.fixture(scope="session")
 def pipeline_run(tmp_path_factory) -> PipelineRun:
     """The whole pipeline, run once per test session on a few hundred generated customers."""
