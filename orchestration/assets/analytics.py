@@ -90,7 +90,7 @@ def customer_models(context: dg.AssetExecutionContext, warehouse: WarehouseResou
 
 
 def _churn_features(con):
-    """Web, service and marketing features per customer as they stood at a cutoff (no look-ahead)."""
+    """Web, service, review and marketing features per customer as they stood at a cutoff (no look-ahead)."""
 
     def at(cutoff) -> pd.DataFrame:
         return con.execute(
@@ -101,6 +101,9 @@ def _churn_features(con):
             ), service as (
                 select customer_id, count(*) as tickets, avg(satisfaction_score) as mean_satisfaction
                 from marts.fct_support_tickets where opened_at < $cutoff group by 1
+            ), reviews as (
+                select customer_id, avg(score) as mean_review_score
+                from marts.fct_reviews where created_at < $cutoff group by 1
             ), marketing as (
                 select customer_id, count(*) as campaigns_received,
                        avg(case when opened_at < $cutoff then 1.0 else 0 end) as open_rate,
@@ -110,11 +113,12 @@ def _churn_features(con):
             select o.customer_id, coalesce(web.sessions_90d, 0) as sessions_90d,
                    coalesce(service.tickets, 0) as tickets, service.mean_satisfaction,
                    coalesce(marketing.campaigns_received, 0) as campaigns_received, marketing.open_rate,
-                   coalesce(marketing.unsubscribed, 0) as unsubscribed
+                   coalesce(marketing.unsubscribed, 0) as unsubscribed, reviews.mean_review_score
             from (select distinct customer_id from marts.fct_orders where ordered_at < $cutoff) o
             left join web using (customer_id)
             left join service using (customer_id)
             left join marketing using (customer_id)
+            left join reviews using (customer_id)
             """,
             {
                 "cutoff": pd.Timestamp(cutoff).tz_localize("UTC")

@@ -118,12 +118,11 @@ service as (
 reviews as (
 
     select
-        orders.customer_id,
+        customer_id,
         count(*) as reviews,
-        avg(reviews.score) as mean_review_score
-    from {{ ref('stg_shop__reviews') }} as reviews
-    inner join {{ ref('fct_orders') }} as orders on reviews.order_id = orders.order_id
-    group by orders.customer_id
+        avg(score) as mean_review_score
+    from {{ ref('fct_reviews') }}
+    group by customer_id
 
 ),
 
