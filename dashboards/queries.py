@@ -81,7 +81,9 @@ def notice_missing_sources(*entities: str, fills: str) -> list[str]:
     missing = [e for e in entities if loaded_rows(*e.split("/")) == 0]
     if missing:
         folders = ", ".join(f"`data/landing/{e}/`" for e in missing)
-        st.info(f"No {', '.join(missing)} data was loaded, so {fills} stays empty. Files in {folders} fill it.")
+        st.info(
+            f"No {', '.join(missing)} data was loaded, so {fills} stays empty. Files in {folders} fill it."
+        )
     return missing
 
 

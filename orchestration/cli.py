@@ -192,19 +192,24 @@ def build_parser() -> argparse.ArgumentParser:
     g.set_defaults(func=cmd_generate)
 
     i = sub.add_parser("import", help="convert a shop platform's export into the landing layout")
-    i.add_argument("format", choices=["olist", "online-retail", "shopify", "generic"], help="the export's format")
+    i.add_argument(
+        "format", choices=["olist", "online-retail", "shopify", "generic"], help="the export's format"
+    )
     i.add_argument("paths", nargs="+", metavar="PATH", help="export files or folders")
     i.add_argument("--landing", help="landing folder (env ECRM_LANDING, default data/landing)")
     i.add_argument("--mapping", help="YAML mapping of a CSV onto one landing entity (format generic)")
     i.add_argument(
-        "--exported-at", help="shopify: when the customers export was taken (ISO 8601), dates accounts without orders"
+        "--exported-at",
+        help="shopify: when the customers export was taken (ISO 8601), dates accounts without orders",
     )
     i.set_defaults(func=cmd_import)
 
     r = sub.add_parser("run", help="load, build and model everything; print a summary")
     r.add_argument("--landing", help="landing folder (env ECRM_LANDING, default data/landing)")
     r.add_argument("--warehouse", help="DuckDB file (env ECRM_WAREHOUSE, default data/warehouse/ecrm.duckdb)")
-    r.add_argument("--verbose", action="store_true", help="stream Dagster's and dbt's logs instead of progress")
+    r.add_argument(
+        "--verbose", action="store_true", help="stream Dagster's and dbt's logs instead of progress"
+    )
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("dashboard", help="serve the management dashboard")
@@ -218,7 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--data", default="data", help="folder for landing, warehouse and exports (default data)")
     m.add_argument("--port", type=int, default=8501)
     m.add_argument("--no-serve", action="store_true", help="stop after the summary")
-    m.add_argument("--verbose", action="store_true", help="stream Dagster's and dbt's logs instead of progress")
+    m.add_argument(
+        "--verbose", action="store_true", help="stream Dagster's and dbt's logs instead of progress"
+    )
     m.set_defaults(func=cmd_demo)
 
     a = sub.add_parser("audience", help="export a consent-respecting audience with recommended products")

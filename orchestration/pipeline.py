@@ -5,6 +5,7 @@ Used by ``ecrm run`` and ``ecrm demo``; the same job is available in the Dagster
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,12 +70,36 @@ class RunReport:
         return "\n".join(lines)
 
 
+@contextmanager
+def _connect_when_released(path: Path, seconds: float = 30.0):
+    """A read-only connection once the run's last writer (dbt's subprocess, which may still be closing the
+    file when Dagster reports the step done) has released the warehouse; DuckDB allows one writer."""
+    import time
+
+    import duckdb
+
+    deadline = time.monotonic() + seconds
+    while True:
+        opened = connect(path, read_only=True)
+        try:
+            con = opened.__enter__()
+            break
+        except duckdb.IOException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    try:
+        yield con
+    finally:
+        opened.__exit__(None, None, None)
+
+
 def warehouse_summary(report: RunReport) -> RunReport:
     """Fill ``report`` with row counts per layer, quarantine counts and headline figures."""
     path = settings.warehouse_path()
     if not path.exists():
         return report
-    with connect(path, read_only=True) as con:
+    with _connect_when_released(path) as con:
         tables = con.execute(
             "select table_schema, table_name, table_type from information_schema.tables "
             "where table_schema in ({}) order by 1, 2".format(", ".join(f"'{s}'" for s in LAYERS))
@@ -138,7 +163,9 @@ def reconcile_imports(con, landing: Path, report: RunReport) -> None:
             if entry is None:
                 report.import_mismatches.append(f"{path}: written by the import but not in the load manifest")
             elif entry[3] != "unchanged" and entry[0] != rows:
-                report.import_mismatches.append(f"{path}: {rows:,} rows written, {entry[0]:,} read by the loader")
+                report.import_mismatches.append(
+                    f"{path}: {rows:,} rows written, {entry[0]:,} read by the loader"
+                )
 
 
 def log_file(warehouse: Path) -> Path:

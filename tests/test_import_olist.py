@@ -98,7 +98,8 @@ def test_times_are_sao_paulo_local_time(tmp_path):
     # in Brazilian summer time (UTC-2).
     assert orders.loc["c58cff333993bb6b7161d7ec1350eef3", "ordered_at"] == "2018-03-27T18:00:43-03:00"
     summer = orders[orders["ordered_at"].str.startswith("2017-11-14")]
-    assert summer["ordered_at"].str.endswith("-02:00").all() and len(summer) > 0
+    assert summer["ordered_at"].str.endswith("-02:00").all()
+    assert len(summer) > 0
 
 
 def test_a_file_that_is_no_olist_table_is_named(tmp_path):
@@ -126,7 +127,8 @@ def test_marts_equal_the_export(olist_run):
     assert shipping == pytest.approx(truth["shipping"], abs=0.01)
     assert quarantined == 0
     assert not run.report.import_mismatches
-    assert run.report.imports and "olist" in run.report.imports[0]
+    assert run.report.imports
+    assert "olist" in run.report.imports[0]
 
 
 @needs_olist

@@ -11,7 +11,9 @@ if queries.require("ops.load_manifest"):
     c[1].metric("Rows read", f"{int(manifest['rows_read'].sum()):,}")
     c[2].metric("Rows quarantined", f"{int(manifest['rows_quarantined'].sum()):,}")
     c[3].metric("Files rejected", f"{int((manifest['status'] == 'rejected').sum()):,}")
-    c[4].metric("Reviews loaded", f"{queries.loaded_rows('shop', 'reviews'):,}", help="customers' reviews of orders")
+    c[4].metric(
+        "Reviews loaded", f"{queries.loaded_rows('shop', 'reviews'):,}", help="customers' reviews of orders"
+    )
     st.dataframe(manifest, hide_index=True, use_container_width=True)
     st.subheader("Quarantined rows by rule")
     by_rule = queries.quarantine_by_rule()

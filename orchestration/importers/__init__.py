@@ -32,7 +32,9 @@ def run_import(format_name: str, paths: list[Path | str], landing: Path, **optio
         raise ImportFailed(f"unknown format {format_name!r}; known: {', '.join(FORMATS)}")
     module = importlib.import_module(FORMATS[format_name])
     files = expand_paths(paths)
-    report = ImportReport(format=module.report_name(**options) if hasattr(module, "report_name") else format_name)
+    report = ImportReport(
+        format=module.report_name(**options) if hasattr(module, "report_name") else format_name
+    )
     module.convert(files, Path(landing), report, **options)
     report.save(Path(landing))
     return report

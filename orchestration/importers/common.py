@@ -119,7 +119,9 @@ def expand_paths(paths: Iterable[Path | str]) -> list[Path]:
             found += sorted(
                 p
                 for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in READABLE_SUFFIXES and not p.name.startswith((".", "~$"))
+                if p.is_file()
+                and p.suffix.lower() in READABLE_SUFFIXES
+                and not p.name.startswith((".", "~$"))
             )
         elif path.is_file():
             found.append(path)
@@ -182,7 +184,11 @@ def read_csv_text(path: Path) -> pd.DataFrame:
             )
         body.append(row + [""] * (len(header) - len(row)))
     frame = pd.DataFrame(body, columns=_unique_names(header), dtype="object")
-    return frame.map(lambda v: None if v is None or (isinstance(v, str) and v.strip() == "") else v)
+    for name in frame.columns:
+        # Every cell is text here: blank ones become None, column by column (vectorised).
+        values = frame[name]
+        frame[name] = values.mask(values.str.strip().eq(""), None)
+    return frame
 
 
 def _unique_names(header: list[str]) -> list[str]:

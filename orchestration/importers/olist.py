@@ -129,7 +129,8 @@ def _orders(
     orders, order_report = tables["orders"]
     items, item_report = tables.get("order items", (pd.DataFrame(columns=list(TABLES["order items"])), None))
     customers, customer_report = tables.get(
-        "customers", (pd.DataFrame(columns=list(TABLES["customers"]) + ["customer_city", "customer_state"]), None)
+        "customers",
+        (pd.DataFrame(columns=[*list(TABLES["customers"]), "customer_city", "customer_state"]), None),
     )
     orders = orders.drop_duplicates("order_id", keep="first").assign(
         ordered_at=lambda f: iso_timestamps(f["order_purchase_timestamp"], TIMEZONE)
@@ -138,7 +139,11 @@ def _orders(
 
     # Who ordered: Olist's per-order customer_id -> the person (customer_unique_id) and the order's address.
     who = customers.drop_duplicates("customer_id")[
-        ["customer_id", "customer_unique_id", *[c for c in ("customer_city", "customer_state") if c in customers]]
+        [
+            "customer_id",
+            "customer_unique_id",
+            *[c for c in ("customer_city", "customer_state") if c in customers],
+        ]
     ]
     orders = orders.merge(who, on="customer_id", how="left")
     status = orders["order_status"].fillna("").str.strip().str.lower()
@@ -195,7 +200,9 @@ def _orders(
     # People: one row per customer_unique_id that placed a kept order; address of their latest order.
     people = pd.DataFrame()
     if customer_report is not None:
-        ordered = kept.assign(_t=pd.to_datetime(kept["ordered_at"], utc=True, format="ISO8601")).sort_values("_t")
+        ordered = kept.assign(_t=pd.to_datetime(kept["ordered_at"], utc=True, format="ISO8601")).sort_values(
+            "_t"
+        )
         by_person = ordered.groupby("customer_unique_id")
         people = pd.DataFrame(
             {
@@ -234,7 +241,9 @@ def _products(
     export_end = None
     if not lines.empty:
         timed = lines.merge(orders[["order_id", "ordered_at"]], on="order_id")
-        timed = timed.assign(_t=pd.to_datetime(timed["ordered_at"], utc=True, format="ISO8601")).sort_values("_t")
+        timed = timed.assign(_t=pd.to_datetime(timed["ordered_at"], utc=True, format="ISO8601")).sort_values(
+            "_t"
+        )
         last = timed.groupby("product_id").last()
         sold_at, latest_price = last["ordered_at"], last["unit_price"]
         export_end = timed["ordered_at"].iloc[-1]

@@ -175,16 +175,22 @@ def _read(path: Path) -> list[tuple[str, str, pd.DataFrame]]:
 
 
 def _read_workbook(path: Path) -> list[tuple[str, str, pd.DataFrame]]:
-    from openpyxl import load_workbook
+    # calamine (Rust) reads UCI's 540k-row workbook about ten times faster than openpyxl.
+    from python_calamine import CalamineWorkbook
 
     try:
-        book = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a file that is not a workbook
+        book = CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # calamine raises several kinds for a file that is not a workbook
         raise ImportFailed(f"{path}: cannot be read as a workbook ({exc})") from exc
     found = []
     try:
-        for sheet in book.worksheets:
-            rows = list(sheet.iter_rows(values_only=True))
+        for title in book.sheet_names:
+            sheet = _Sheet(title)
+            rows = [_cells(r) for r in book.get_sheet_by_name(title).to_python(skip_empty_area=False)]
+            while (
+                rows and all(v is None for v in rows[0]) and any(any(v is not None for v in r) for r in rows)
+            ):
+                rows.pop(0)  # calamine may start at the sheet's first used row or above it
             if not rows or all(v is None for v in rows[0]):
                 continue  # an empty sheet holds nothing to convert or to lose
             header = [str(h).strip() if h is not None else "" for h in rows[0]]
@@ -204,6 +210,17 @@ def _read_workbook(path: Path) -> list[tuple[str, str, pd.DataFrame]]:
     finally:
         book.close()
     return found
+
+
+class _Sheet:
+    def __init__(self, title: str) -> None:
+        self.title = title
+
+
+def _cells(row: list) -> list:
+    """A calamine row as openpyxl gives it: empty cells as None, whole numbers as int (calamine gives every
+    number as a float, so an invoice 489435 would read as 489435.0)."""
+    return [None if v == "" else int(v) if isinstance(v, float) and v.is_integer() else v for v in row]
 
 
 def _last_row_is_cut(path: Path, fields: int) -> bool:

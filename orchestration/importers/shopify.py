@@ -262,7 +262,7 @@ def convert(
     # export on its own keeps the orders an earlier import of the orders export brought, and vice versa.
     from_customers = {"shop/customers", "crm/customers"}
     for entity, rows in entities.items():
-        if (customer_files if entity in from_customers else orders_files):
+        if customer_files if entity in from_customers else orders_files:
             write_landing(landing, entity, FORMAT, _frame(entity, rows), report)
         else:
             kind = "customers" if entity in from_customers else "orders"
@@ -438,8 +438,14 @@ def _read_orders(files: list[tuple[Path, pd.DataFrame]], reports: list) -> list[
     return result
 
 
+# The orders export names the buyer only by e-mail: an order without one (a point-of-sale sale, a draft
+# order) belongs to no customer, and ecrm's marts are per customer, so it is set aside and counted.
+ANONYMOUS = "no e-mail: an anonymous order, no customer to give it to"
+
+
 def _sales(orders: list[_Order], reports: list) -> list[_Order]:
-    """The orders that are sales: cancelled, voided and test orders set aside with their rows."""
+    """The orders that are sales of a known buyer: cancelled, voided, test and anonymous orders are set
+    aside with their rows."""
     kept = []
     for order in orders:
         head = order.head
@@ -452,6 +458,8 @@ def _sales(orders: list[_Order], reports: list) -> list[_Order]:
             if status == "voided"
             else "test order, tagged test"
             if "test" in tags
+            else ANONYMOUS
+            if not (head.get("email") or any(x.values.get("email") for x in order.lines))
             else None
         )
         if reason:
