@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,11 +63,18 @@ def run_import_into(root: Path, format_name: str, paths: list[Path], **options) 
 
     landing = root / "landing"
     run_import(format_name, paths, landing, **options)
+    # Other session fixtures (the demo run) read the same variables: leave them as they were.
+    with environment_kept():
+        return _run_imported(root, landing, run_pipeline, settings)
+
+
+@contextlib.contextmanager
+def environment_kept():
+    """Restore the pipeline's environment variables (paths, Dagster home, eligibility) on exit."""
     saved = {k: os.environ.get(k) for k in _ENV_KEYS}
     try:
-        return _run_imported(root, landing, run_pipeline, settings)
+        yield
     finally:
-        # Other session fixtures (the demo run) read the same variables: leave them as they were.
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -90,21 +99,42 @@ def _run_imported(root: Path, landing: Path, run_pipeline, settings) -> Pipeline
 @pytest.fixture(scope="session")
 def pipeline_run(tmp_path_factory) -> PipelineRun:
     """The whole pipeline, run once per test session on a few hundred generated customers."""
-    saved = {
-        k: os.environ.get(k)
-        for k in (
-            "ECRM_LANDING",
-            "ECRM_WAREHOUSE",
-            "ECRM_PUBLISHED",
-            "DAGSTER_HOME",
-            "ECRM_MIN_REPEAT_CUSTOMERS",
-        )
-    }
-    try:
+    with environment_kept():
         yield run_pipeline_into(tmp_path_factory.mktemp("e2e"), E2E_CUSTOMERS, E2E_SEED)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+
+
+OLIST = SHARED_DATASETS / "olist_sample"
+
+
+def olist_reviews_fixture(folder: Path):
+    """Olist's reviews table (absent from the sample) for three real orders, in Kaggle's layout: one order
+    reviewed twice, with a comment holding a line break and a quote."""
+    import pandas as pd
+
+    orders = pd.read_csv(OLIST / "olist_orders_dataset.csv").head(3)
+    reviews = pd.DataFrame(
+        {
+            "review_id": ["r1", "r2", "r3", "r4"],
+            "order_id": [orders.order_id[0], orders.order_id[1], orders.order_id[2], orders.order_id[2]],
+            "review_score": [5, 1, 4, 2],
+            "review_comment_title": [None, "Ruim", None, None],
+            "review_comment_message": ['chegou "rápido"\nrecomendo', "não chegou", None, "faltou item"],
+            "review_creation_date": ["2018-04-07 00:00:00"] * 4,
+            "review_answer_timestamp": ["2018-04-08 10:00:00", None, "2018-04-09 11:30:00", None],
+        }
+    )
+    reviews.to_csv(folder / "olist_order_reviews_dataset.csv", index=False)
+    return reviews
+
+
+@pytest.fixture(scope="session")
+def olist_run(tmp_path_factory):
+    """The Olist sample (plus a reviews table) through `ecrm import olist` and the whole pipeline; (run,
+    reviews written)."""
+    if not OLIST.is_dir():
+        pytest.skip(f"the Olist sample is absent ({OLIST.name} beside the repository's datasets)")
+    export = tmp_path_factory.mktemp("olist_export")
+    for f in OLIST.glob("*.csv"):
+        shutil.copy(f, export / f.name)
+    reviews = olist_reviews_fixture(export)
+    return run_import_into(tmp_path_factory.mktemp("olist"), "olist", [export]), reviews

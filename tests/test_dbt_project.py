@@ -231,4 +231,7 @@ def test_project_files_are_where_dagster_expects_them() -> None:
     assert (project / "profiles.yml").exists()
     staging = sorted(p.stem for p in (project / "models" / "staging").rglob("stg_*.sql"))
     raw = [s for s in staging if not s.startswith("stg_ml__")]
-    assert len(raw) == 13
+    # One staging model per data contract, named stg_<source>__<entity>.
+    from orchestration.contracts import load_contracts
+
+    assert raw == sorted(f"stg_{name}" for name in load_contracts())

@@ -95,9 +95,11 @@ def test_other_seed_gives_other_data(runs):
 def test_every_header_is_its_contract(runs):
     contracts = load_contracts()
     files = sorted((runs["a"] / "landing").rglob("*.csv"))
+    # Reviews come only from real exports (Olist) so far: the demo does not simulate them.
+    not_simulated = {"shop/reviews"}
     assert {f.parent.relative_to(runs["a"] / "landing").as_posix() for f in files} == {
         f"{c.source}/{c.entity}" for c in contracts.values()
-    }
+    } - not_simulated
     for f in files:
         source, entity = f.parent.parent.name, f.parent.name
         expected = contracts[f"{source}__{entity}"].column_names

@@ -1,18 +1,15 @@
 """`ecrm import olist` on the real Olist sample: the marts equal an independent pandas computation from the
-export, every input row is accounted for, and the dashboard renders on the imported warehouse."""
+export, and every input row is accounted for (pages on it: test_imported_pipelines)."""
 
 from __future__ import annotations
-
-import shutil
 
 import duckdb
 import pandas as pd
 import pytest
 
 from orchestration.importers import ImportFailed, run_import
-from tests.conftest import SHARED_DATASETS, run_import_into
+from tests.conftest import OLIST
 
-OLIST = SHARED_DATASETS / "olist_sample"
 needs_olist = pytest.mark.skipif(
     not OLIST.is_dir(), reason=f"the Olist sample is absent ({OLIST.name} beside the repository's datasets)"
 )
@@ -33,35 +30,6 @@ def _truth() -> dict:
         "shipping": round(float(sold["freight_value"].sum()), 2),
         "lines": len(sold),
     }
-
-
-def _reviews_fixture(folder) -> pd.DataFrame:
-    """Olist's reviews table (absent from the sample) for three real orders, in Kaggle's layout: one order
-    reviewed twice, with a comment holding a line break and a quote."""
-    orders = pd.read_csv(OLIST / "olist_orders_dataset.csv").head(3)
-    reviews = pd.DataFrame(
-        {
-            "review_id": ["r1", "r2", "r3", "r4"],
-            "order_id": [orders.order_id[0], orders.order_id[1], orders.order_id[2], orders.order_id[2]],
-            "review_score": [5, 1, 4, 2],
-            "review_comment_title": [None, "Ruim", None, None],
-            "review_comment_message": ['chegou "rápido"\nrecomendo', "não chegou", None, "faltou item"],
-            "review_creation_date": ["2018-04-07 00:00:00"] * 4,
-            "review_answer_timestamp": ["2018-04-08 10:00:00", None, "2018-04-09 11:30:00", None],
-        }
-    )
-    reviews.to_csv(folder / "olist_order_reviews_dataset.csv", index=False)
-    return reviews
-
-
-@pytest.fixture(scope="module")
-def olist_run(tmp_path_factory):
-    export = tmp_path_factory.mktemp("olist_export")
-    for f in OLIST.glob("*.csv"):
-        shutil.copy(f, export / f.name)
-    reviews = _reviews_fixture(export)
-    run = run_import_into(tmp_path_factory.mktemp("olist"), "olist", [export])
-    return run, reviews
 
 
 @needs_olist
@@ -147,24 +115,3 @@ def test_reviews_reach_customer_360(olist_run):
     # different person in the sample (no repeat buyers among them).
     expected = {reviews.order_id[0]: (1, 5.0), reviews.order_id[1]: (1, 1.0), reviews.order_id[2]: (2, 3.0)}
     assert {r.order_id: (r.reviews, r.mean_review_score) for r in got.itertuples()} == expected
-
-
-@needs_olist
-@pytest.mark.e2e
-@pytest.mark.parametrize(
-    "page", ["overview", "customers", "models", "baskets", "campaigns", "audiences", "data_quality"]
-)
-def test_every_page_renders_on_the_imported_warehouse(olist_run, page, monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
-    from tests.test_dashboard import APP
-
-    run, _ = olist_run
-    monkeypatch.setenv("ECRM_PUBLISHED", str(run.published))
-    monkeypatch.syspath_prepend(str(APP.parent))
-    at = AppTest.from_file(str(APP.parent / "app_pages" / f"{page}.py"), default_timeout=60)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    if page == "campaigns":
-        # Olist has no marketing data: the page says which files would fill it.
-        assert any("marketing/campaigns" in i.value for i in at.info)

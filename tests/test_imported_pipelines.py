@@ -1,4 +1,4 @@
-"""UCI Online Retail and Shopify exports through `ecrm import` and the whole pipeline: the marts equal an
+"""UCI Online Retail and Shopify exports (Olist: test_import_olist) through `ecrm import` and the whole pipeline: the marts equal an
 independent computation from the export (pandas on the raw file, or the hand-worked Shopify figures), and
 every dashboard page renders on the imported warehouse with a notice where a source is missing."""
 
@@ -134,13 +134,14 @@ def test_shopify_marts_equal_the_hand_worked_figures(shopify_run):
 
 
 @pytest.mark.parametrize("page", PAGES)
-@pytest.mark.parametrize("which", ["retail_run", "shopify_run"])
+@pytest.mark.parametrize("which", ["olist_run", "retail_run", "shopify_run"])
 def test_every_page_renders_on_each_imported_warehouse(which, page, request, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
     from tests.test_dashboard import APP
 
     run = request.getfixturevalue(which)
+    run = run[0] if which == "olist_run" else run  # (run, reviews)
     monkeypatch.setenv("ECRM_PUBLISHED", str(run.published))
     monkeypatch.syspath_prepend(str(APP.parent))
     at = AppTest.from_file(str(APP.parent / "app_pages" / f"{page}.py"), default_timeout=60)
