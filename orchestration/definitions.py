@@ -17,11 +17,19 @@ everything = dg.define_asset_job(
     description="Load every landing file, build the warehouse, fit the models, publish for the dashboards.",
 )
 
-defs = dg.Definitions(
-    assets=[*loading.load_assets, dbt.dbt_warehouse, dbt.dbt_customer_views, *analytics.assets],
-    asset_checks=[*loading.contract_checks, *analytics.checks],
-    jobs=[everything],
-    schedules=[dg.ScheduleDefinition(name="daily_refresh", job=everything, cron_schedule="0 5 * * *")],
-    sensors=[analytics.new_landing_files_sensor(everything)],
-    resources=default_resources(),
-)
+
+
+def build_definitions() -> dg.Definitions:
+    """The Definitions with resources for the paths the environment names now (``ecrm run`` resolves them
+    again for every run, so one process can build several warehouses)."""
+    return dg.Definitions(
+        assets=[*loading.load_assets, dbt.dbt_warehouse, dbt.dbt_customer_views, *analytics.assets],
+        asset_checks=[*loading.contract_checks, *analytics.checks],
+        jobs=[everything],
+        schedules=[dg.ScheduleDefinition(name="daily_refresh", job=everything, cron_schedule="0 5 * * *")],
+        sensors=[analytics.new_landing_files_sensor(everything)],
+        resources=default_resources(),
+    )
+
+
+defs = build_definitions()

@@ -186,12 +186,12 @@ def run_pipeline(verbose: bool = True, log_path: Path | None = None) -> RunRepor
     import dagster as dg
 
     from orchestration.contracts import load_contracts
-    from orchestration.definitions import defs
+    from orchestration.definitions import build_definitions
     from orchestration.progress import StageProgress, logs_to_file
 
     started = time.perf_counter()
     instance = dg.DagsterInstance.get()
-    job = defs.resolve_job_def("ecrm_everything")
+    job = build_definitions().resolve_job_def("ecrm_everything")
     if verbose:
         result = job.execute_in_process(instance=instance, raise_on_error=False)
     else:

@@ -136,9 +136,10 @@ def test_order_lines_negative_quantity_and_orphans(landing, con):
 
 
 def test_missing_required_column_rejects_file_but_keeps_rows(landing, con):
-    header = ORDER_HEADER.replace(",email", "")
+    # ordered_at is required (e-mail is not: real exports such as Olist's carry none).
+    header = ORDER_HEADER.replace(",ordered_at", "")
     body = "\n".join(
-        ",".join(v for i, v in enumerate(order_row(f"O{k}").split(",")) if i != 2) for k in range(3)
+        ",".join(v for i, v in enumerate(order_row(f"O{k}").split(",")) if i != 3) for k in range(3)
     )
     write(landing, "shop/orders/legacy.csv", header + "\n" + body + "\n")
     write(landing, "shop/orders/good.csv", ORDER_HEADER + "\n" + order_row("G1") + "\n")
@@ -147,10 +148,10 @@ def test_missing_required_column_rejects_file_but_keeps_rows(landing, con):
     bad = by_path["shop/orders/legacy.csv"]
     assert bad.status == "rejected"
     assert "shop/orders/legacy.csv" in bad.error
-    assert "email" in bad.error
+    assert "ordered_at" in bad.error
     assert bad.rows_read == 3
     assert bad.rows_quarantined == 3
-    assert set(quarantined(con, "shop__orders").values()) == {"missing_column:email"}
+    assert set(quarantined(con, "shop__orders").values()) == {"missing_column:ordered_at"}
     assert by_path["shop/orders/good.csv"].rows_loaded == 1
 
 
