@@ -18,7 +18,6 @@ everything = dg.define_asset_job(
 )
 
 
-
 def build_definitions() -> dg.Definitions:
     """The Definitions with resources for the paths the environment names now (``ecrm run`` resolves them
     again for every run, so one process can build several warehouses)."""
