@@ -31,6 +31,7 @@ class RunReport:
     failed_steps: list[str] = field(default_factory=list)
     headline: dict[str, float] = field(default_factory=dict)
     imports: list[str] = field(default_factory=list)
+    not_eligible: list[str] = field(default_factory=list)
     import_mismatches: list[str] = field(default_factory=list)
     log_path: str | None = None
 
@@ -62,6 +63,12 @@ class RunReport:
                 "Ignored files (no contract covers their folder or format; see data_contracts/LANDING.md):",
             ]
             lines += [f"  {f}" for f in self.ignored_files]
+        if self.not_eligible:
+            lines += [
+                "",
+                "Customer models not fitted: the history is too short (ECRM_MIN_REPEAT_CUSTOMERS, "
+                "ECRM_MIN_HISTORY_DAYS): " + "; ".join(self.not_eligible),
+            ]
         lines += ["", f"Failed checks: {len(self.failed_checks)}"] + [f"  {c}" for c in self.failed_checks]
         if self.failed_steps:
             lines += ["", "Failed steps:"] + [f"  {s}" for s in self.failed_steps]
@@ -132,6 +139,14 @@ def warehouse_summary(report: RunReport) -> RunReport:
                 "revenue": float(revenue or 0),
                 "gross margin": float(margin or 0),
             }
+        if "ml.model_quality" in report.tables:
+            report.not_eligible = [
+                f"{metric} {value:,.0f} < {threshold:,.0f}"
+                for metric, value, threshold in con.execute(
+                    "select metric, value, threshold from ml.model_quality "
+                    "where model = 'eligibility' and passed = false order by metric"
+                ).fetchall()
+            ]
         if "marts.customer_360" in report.tables:
             report.headline["customers (360)"] = report.tables["marts.customer_360"]
     return report
