@@ -32,3 +32,13 @@ def build_definitions() -> dg.Definitions:
 
 
 defs = build_definitions()
+
+
+def stage_steps() -> dict[str, str]:
+    """The stage of ``ecrm run``'s progress display each step of the job belongs to (step key -> stage)."""
+    steps = {a.node_def.name: "load" for a in loading.load_assets}
+    steps |= {c.node_def.name: "checks" for c in loading.contract_checks}
+    steps |= {dbt.dbt_warehouse.node_def.name: "dbt", dbt.dbt_customer_views.node_def.name: "views"}
+    steps |= {a.node_def.name: "models" for a in analytics.assets if a is not analytics.published_warehouse}
+    steps[analytics.published_warehouse.node_def.name] = "publish"
+    return steps

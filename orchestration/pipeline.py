@@ -5,7 +5,6 @@ Used by ``ecrm run`` and ``ecrm demo``; the same job is available in the Dagster
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,36 +76,13 @@ class RunReport:
         return "\n".join(lines)
 
 
-@contextmanager
-def _connect_when_released(path: Path, seconds: float = 30.0):
-    """A read-only connection once the run's last writer (dbt's subprocess, which may still be closing the
-    file when Dagster reports the step done) has released the warehouse; DuckDB allows one writer."""
-    import time
-
-    import duckdb
-
-    deadline = time.monotonic() + seconds
-    while True:
-        opened = connect(path, read_only=True)
-        try:
-            con = opened.__enter__()
-            break
-        except duckdb.IOException:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-    try:
-        yield con
-    finally:
-        opened.__exit__(None, None, None)
-
-
 def warehouse_summary(report: RunReport) -> RunReport:
     """Fill ``report`` with row counts per layer, quarantine counts and headline figures."""
     path = settings.warehouse_path()
     if not path.exists():
         return report
-    with _connect_when_released(path) as con:
+    # dbt's subprocess may still be closing the file when the run reports done: wait for it.
+    with connect(path, read_only=True, wait_seconds=30) as con:
         tables = con.execute(
             "select table_schema, table_name, table_type from information_schema.tables "
             "where table_schema in ({}) order by 1, 2".format(", ".join(f"'{s}'" for s in LAYERS))
@@ -200,8 +176,7 @@ def run_pipeline(verbose: bool = True, log_path: Path | None = None) -> RunRepor
 
     import dagster as dg
 
-    from orchestration.contracts import load_contracts
-    from orchestration.definitions import build_definitions
+    from orchestration.definitions import build_definitions, stage_steps
     from orchestration.progress import StageProgress, logs_to_file
 
     started = time.perf_counter()
@@ -212,7 +187,7 @@ def run_pipeline(verbose: bool = True, log_path: Path | None = None) -> RunRepor
     else:
         log_path = log_path or log_file(settings.warehouse_path())
         with logs_to_file(log_path) as terminal:
-            with StageProgress(log_path, entities=len(load_contracts()), out=terminal):
+            with StageProgress(log_path, stage_steps(), out=terminal):
                 result = job.execute_in_process(instance=instance, raise_on_error=False)
     report = RunReport(success=result.success, seconds=0.0, log_path=None if verbose else str(log_path))
     for event in result.all_events:

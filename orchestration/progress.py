@@ -15,6 +15,7 @@ import re
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,18 @@ from typing import TextIO
 _STEP_START = re.compile(r'STEP_START - Started execution of step "([^"]+)"')
 _STEP_DONE = re.compile(r'STEP_(SUCCESS|FAILURE) - .*step "([^"]+)"')
 _DBT_NODE = re.compile(r"^\s*(\d+) of (\d+) (OK|PASS|WARN|ERROR|FAIL|SKIP)\b")
-_DBT_MODEL = re.compile(r"^\s*\d+ of \d+ OK created sql \w+ model")
+
+# The stages shown, in order. A stage's steps come from the job (see ``definitions.stage_steps``); the dbt
+# stages count dbt's nodes, which only dbt's own log lines tell.
+LABELS = {
+    "load": "Loading landing files (entities)",
+    "checks": "Checking contracts (asset checks)",
+    "dbt": "Building the warehouse (dbt nodes)",
+    "models": "Fitting models (CLV, churn, baskets, recommendations)",
+    "views": "Building customer views (dbt nodes)",
+    "publish": "Publishing the read-only copy",
+}
+DBT_STAGES = ("dbt", "views")
 
 
 @dataclass
@@ -37,50 +49,29 @@ class Stage:
     started: float | None = None
     finished: float | None = None
     failed: bool = False
-    detail: str = ""
-
-
-def stage_of(step_key: str) -> str | None:
-    """Which displayed stage a Dagster step belongs to (``None`` for steps shown as part of no stage)."""
-    if step_key.startswith("raw__"):
-        return "checks" if _is_check(step_key) else "load"
-    if step_key == "dbt_warehouse":
-        return "dbt"
-    if step_key in ("basket_rules", "customer_models", "ml__recommendations"):
-        return "models"
-    if step_key == "dbt_customer_views":
-        return "views"
-    if step_key == "published_warehouse":
-        return "publish"
-    return None
-
-
-_CHECK_SUFFIXES = ("_great_expectations_suite", "_primary_key_unique", "_quarantine_share", "_rows_reconcile")
-
-
-def _is_check(step_key: str) -> bool:
-    return step_key.endswith(_CHECK_SUFFIXES)
 
 
 class StageProgress:
     """Follows a run's log file in a thread and shows its stages with a rich progress display."""
 
-    def __init__(self, log_path: Path, entities: int, out: TextIO) -> None:
+    def __init__(self, log_path: Path, steps: dict[str, str], out: TextIO) -> None:
+        """``steps`` maps each step key of the job to its stage (a key of :data:`LABELS`)."""
         from rich.console import Console
 
         self.log_path = log_path
-        self.console = Console(file=out, highlight=False)
+        self.steps = steps
+        # A terminal gives its own width; a file or pipe (CI logs) gets one wide enough for every label.
+        self.console = Console(file=out, highlight=False, width=None if out.isatty() else 110)
+        per_stage = Counter(steps.values())
         self.stages = {
-            "load": Stage("Loading landing files (entities)", total=entities),
-            "checks": Stage("Checking contracts (asset checks)", total=entities * 4),
-            "dbt": Stage("Building the warehouse (dbt nodes)"),
-            "models": Stage("Fitting models (CLV, churn, baskets, recommendations)", total=3),
-            "views": Stage("Building customer views (dbt nodes)"),
-            "publish": Stage("Publishing the read-only copy", total=1),
+            key: Stage(label, total=None if key in DBT_STAGES else per_stage[key])
+            for key, label in LABELS.items()
         }
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._follow, daemon=True)
         self._current_dbt: str | None = None
+        self._offset = 0  # how far the log file has been read
+        self._partial = ""  # a last line not yet ended by a line break
 
     def __enter__(self) -> StageProgress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -114,9 +105,6 @@ class StageProgress:
             self._refresh()
             time.sleep(0.25)
 
-    _offset = 0
-    _partial = ""
-
     def _read_new(self) -> None:
         try:
             with self.log_path.open("r", encoding="utf-8", errors="replace") as fh:
@@ -135,17 +123,17 @@ class StageProgress:
         """Update the stages from one log line."""
         now = time.perf_counter()
         if m := _STEP_START.search(line):
-            key = stage_of(m.group(1))
+            key = self.steps.get(m.group(1))
             if key:
                 stage = self.stages[key]
                 stage.started = stage.started or now
-                if key in ("dbt", "views"):
+                if key in DBT_STAGES:
                     self._current_dbt = key
         elif m := _STEP_DONE.search(line):
-            key = stage_of(m.group(2))
+            key = self.steps.get(m.group(2))
             if key:
                 stage = self.stages[key]
-                stage.done += 1 if key not in ("dbt", "views") else 0
+                stage.done += 0 if key in DBT_STAGES else 1
                 stage.failed = stage.failed or m.group(1) == "FAILURE"
                 stage.finished = now
         elif (m := _DBT_NODE.search(line)) and self._current_dbt:
@@ -167,22 +155,28 @@ class StageProgress:
 @contextlib.contextmanager
 def logs_to_file(log_path: Path) -> Iterator[TextIO]:
     """Send this process's standard output and error (and its subprocesses') to ``log_path`` for the
-    duration; yields a stream on the original standard output, for the progress display."""
+    duration; yields a stream on the original standard output, for the progress display.
+
+    Both levels are redirected: the file descriptors (what subprocesses inherit) and ``sys.stdout`` /
+    ``sys.stderr`` (which a host such as pytest or Jupyter may have pointed elsewhere than the descriptors).
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     sys.stdout.flush()
     sys.stderr.flush()
     saved_out, saved_err = os.dup(1), os.dup(2)
+    saved_streams = sys.stdout, sys.stderr
     terminal = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8", errors="replace")
-    with log_path.open("ab") as log:
+    with log_path.open("a", buffering=1, encoding="utf-8", errors="replace") as log:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
+        sys.stdout = sys.stderr = log
         try:
             yield terminal
         finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
+            log.flush()
+            sys.stdout, sys.stderr = saved_streams
             os.dup2(saved_out, 1)
             os.dup2(saved_err, 2)
             os.close(saved_out)
             os.close(saved_err)
-            terminal.flush()
+            terminal.close()

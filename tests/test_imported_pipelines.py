@@ -149,3 +149,31 @@ def test_every_page_renders_on_each_imported_warehouse(which, page, request, mon
     assert not at.exception, [e.value for e in at.exception]
     if page == "campaigns":
         assert any("marketing/campaigns" in i.value for i in at.info)
+
+
+def test_progress_display_follows_the_real_run_log(olist_run):
+    """Replayed over the log file the Olist run wrote, the progress display ends with six complete stage
+    lines: every landing entity loaded, every contract check run, every dbt node built."""
+    import io
+    from pathlib import Path
+
+    from orchestration.contracts import load_contracts
+    from orchestration.definitions import stage_steps
+    from orchestration.progress import LABELS, StageProgress
+
+    run, _ = olist_run
+    out = io.StringIO()
+    with StageProgress(Path(run.report.log_path), stage_steps(), out=out) as progress:
+        pass
+    stages = progress.stages
+    assert stages["load"].done == len(load_contracts())
+    assert stages["checks"].done == 4 * len(load_contracts())  # four checks per raw table
+    for key, stage in stages.items():
+        assert stage.total, key
+        assert stage.done == stage.total, (key, stage)
+        assert not stage.failed, key
+    shown = [line for line in out.getvalue().splitlines() if line.strip()]
+    assert len(shown) == len(LABELS)
+    for line, (key, label) in zip(shown, LABELS.items(), strict=True):
+        assert line.startswith(label), line
+        assert f"{stages[key].total}/{stages[key].total}" in line, line
