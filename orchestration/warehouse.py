@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -39,12 +40,25 @@ ML_TABLES = {
 
 
 @contextmanager
-def connect(path: Path | str, read_only: bool = False):
-    """A DuckDB connection to the warehouse file, closed on exit; session time zone UTC."""
+def connect(path: Path | str, read_only: bool = False, wait_seconds: float = 0.0):
+    """A DuckDB connection to the warehouse file, closed on exit; session time zone UTC.
+
+    DuckDB lets one process write a file at a time. With ``wait_seconds`` a lock still held by another
+    process (dbt's subprocess closing the file just after Dagster reports its step done) is waited for,
+    retrying every half second, before the lock error is raised.
+    """
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
     try:
         con.execute("set TimeZone = 'UTC'")
         yield con
