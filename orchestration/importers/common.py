@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -160,7 +161,9 @@ def read_csv_text(path: Path) -> pd.DataFrame:
 
     A real CSV parser (quoted fields with line breaks, commas, JSON) with the delimiter sniffed from the
     header line (comma, semicolon, tab or pipe). Empty cells become ``None``. A file whose rows have more
-    fields than its header (a truncated or garbled export) is an error naming the file and the row.
+    fields than its header (a garbled export) is an error naming the file and the row. A file that ends
+    inside its last row (no final line break, fewer fields than the header: a truncated copy) is read with
+    that row padded and ``frame.attrs["last_row_cut"]`` set, so the importer can set the row aside.
     """
     data = path.read_bytes()
     if not data.strip():
@@ -184,6 +187,9 @@ def read_csv_text(path: Path) -> pd.DataFrame:
             )
         body.append(row + [""] * (len(header) - len(row)))
     frame = pd.DataFrame(body, columns=_unique_names(header), dtype="object")
+    frame.attrs["last_row_cut"] = (
+        bool(body) and not text.endswith(("\n", "\r")) and len(rows[-1]) < len(header)
+    )
     for name in frame.columns:
         # Every cell is text here: blank ones become None, column by column (vectorised).
         values = frame[name]
@@ -290,7 +296,6 @@ def country_code(name: str | None) -> str | None:
     return _country_lookup().get((name or "").strip().lower())
 
 
-_COUNTRIES: dict[str, str] | None = None
 # Names real exports use that pycountry's fuzzy search either misses or gets wrong; each one checked by hand.
 _COUNTRY_ALIASES = {
     "eire": "IE",
@@ -305,18 +310,14 @@ _COUNTRY_ALIASES = {
 }
 
 
-def _country_lookup() -> dict[str, str]:
-    global _COUNTRIES
-    if _COUNTRIES is None:
-        import pycountry
+@cache
+def _country_lookup() -> dict[str, str | None]:
+    import pycountry
 
-        table: dict[str, str] = {}
-        for c in pycountry.countries:
-            for attr in ("alpha_2", "alpha_3", "name", "official_name", "common_name"):
-                value = getattr(c, attr, None)
-                if value:
-                    table[value.lower()] = c.alpha_2
-        for alias, code in _COUNTRY_ALIASES.items():
-            table[alias] = code
-        _COUNTRIES = table
-    return _COUNTRIES
+    table: dict[str, str | None] = {}
+    for c in pycountry.countries:
+        for attr in ("alpha_2", "alpha_3", "name", "official_name", "common_name"):
+            value = getattr(c, attr, None)
+            if value:
+                table[value.lower()] = c.alpha_2
+    return table | _COUNTRY_ALIASES

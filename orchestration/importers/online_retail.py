@@ -36,8 +36,6 @@ local UK time (Europe/London), amounts are in GBP, and every order is a web orde
 
 from __future__ import annotations
 
-import csv
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -169,7 +167,7 @@ def _read(path: Path) -> list[tuple[str, str, pd.DataFrame]]:
             f"the header has {', '.join(raw.columns)}"
         )
     frame, dates = _normalise(raw, LAYOUTS[layout])
-    if len(frame) and _last_row_is_cut(path, len(raw.columns)):
+    if len(frame) and raw.attrs["last_row_cut"]:
         frame.loc[frame.index[-1], "cut"] = True
     return [(str(path), layout + dates, frame)]
 
@@ -221,29 +219,6 @@ def _cells(row: list) -> list:
     """A calamine row as openpyxl gives it: empty cells as None, whole numbers as int (calamine gives every
     number as a float, so an invoice 489435 would read as 489435.0)."""
     return [None if v == "" else int(v) if isinstance(v, float) and v.is_integer() else v for v in row]
-
-
-def _last_row_is_cut(path: Path, fields: int) -> bool:
-    """Whether the file ends inside its last row: no final line break and fewer fields than the header.
-
-    ``read_csv_text`` pads short rows, so without this check a cut-off last line would be converted with
-    its missing values silently empty.
-    """
-    with path.open("rb") as fh:
-        fh.seek(0, os.SEEK_END)
-        size = fh.tell()
-        fh.seek(max(0, size - 65536))
-        tail = fh.read()
-        fh.seek(0)
-        head = fh.readline()
-    if tail.endswith((b"\n", b"\r")):
-        return False
-    # Delimiters and quotes are ASCII in every encoding read_csv_text accepts but UTF-16 (never seen here).
-    header_line = head.decode("utf-8", errors="replace")
-    delimiter = max((",", ";", "\t", "|"), key=header_line.count)
-    last = tail.rsplit(b"\n", 1)[-1].decode("utf-8", errors="replace")
-    row = next(csv.reader([last], delimiter=delimiter), [])
-    return len(row) < fields
 
 
 def _text(values: pd.Series) -> pd.Series:
@@ -498,6 +473,20 @@ def _entities(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
     }
 
 
+def _most_frequent(rows: pd.DataFrame, key: str, value: str) -> pd.Series:
+    """Per ``key``, the ``value`` its rows carry most often (the latest ``date`` on a tie); empty values
+    are not counted."""
+    return (
+        rows.dropna(subset=[value])
+        .groupby([key, value])["date"]
+        .agg(["size", "max"])
+        .reset_index()
+        .sort_values([key, "size", "max"], ascending=[True, False, False])
+        .drop_duplicates(key)
+        .set_index(key)[value]
+    )
+
+
 def _customers(heads: pd.DataFrame, returns: pd.DataFrame) -> pd.DataFrame:
     """One customer per CustomerID with an order: first and last activity, and the usual order country."""
     activity = pd.concat(
@@ -508,15 +497,7 @@ def _customers(heads: pd.DataFrame, returns: pd.DataFrame) -> pd.DataFrame:
     )
     first = heads.groupby("shop_customer_id")["date"].min()
     last = activity.groupby("shop_customer_id")["date"].max().reindex(first.index)
-    by_country = (
-        heads.dropna(subset=["country"])
-        .groupby(["shop_customer_id", "country"])["date"]
-        .agg(["size", "max"])
-        .reset_index()
-        .sort_values(["shop_customer_id", "size", "max"], ascending=[True, False, False])
-        .drop_duplicates("shop_customer_id")
-        .set_index("shop_customer_id")["country"]
-    )
+    by_country = _most_frequent(heads, "shop_customer_id", "country")
     return pd.DataFrame(
         {
             "shop_customer_id": first.index,
@@ -537,15 +518,7 @@ def _products(lines: pd.DataFrame) -> pd.DataFrame:
     # A free line (price 0: a gift or a replacement) says nothing about the list price.
     priced = ordered[ordered["price"] > 0].groupby("code")["price"].last()
     list_price = priced.reindex(latest.index).fillna(latest)
-    names = (
-        ordered.dropna(subset=["description"])
-        .groupby(["code", "description"])["date"]
-        .agg(["size", "max"])
-        .reset_index()
-        .sort_values(["code", "size", "max"], ascending=[True, False, False])
-        .drop_duplicates("code")
-        .set_index("code")["description"]
-    )
+    names = _most_frequent(ordered, "code", "description")
     return pd.DataFrame(
         {
             "product_id": last_sold.index,
