@@ -63,13 +63,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     """Convert a shop platform's export into the landing layout and print what became of every row."""
     from orchestration.importers import ImportFailed, run_import
 
-    landing, _ = _set_paths(args.landing, None)
-    options: dict = {"mapping": Path(args.mapping)} if args.format == "generic" and args.mapping else {}
-    if args.format == "shopify" and args.exported_at:
-        options["exported_at"] = args.exported_at
     if args.format == "generic" and not args.mapping:
         print("ecrm import generic needs --mapping FILE.yml (see README, 'Any other shop').", file=sys.stderr)
         return 2
+    landing, _ = _set_paths(args.landing, None)
+    options: dict = {"mapping": Path(args.mapping)} if args.format == "generic" else {}
+    if args.format == "shopify" and args.exported_at:
+        options["exported_at"] = args.exported_at
     started = time.perf_counter()
     try:
         report = run_import(args.format, args.paths, landing, **options)

@@ -29,22 +29,31 @@ class PipelineRun:
 
 def run_pipeline_into(root: Path, customers: int, seed: int) -> PipelineRun:
     """Generate demo data into ``root`` and run the real pipeline (all assets, in-process) on it."""
-    from orchestration import settings
     from orchestration.demo.generator import generate
-    from orchestration.pipeline import run_pipeline
 
     generate(root, customers=customers, seed=seed)
+    # A few hundred customers are below the production eligibility bar (500 repeat buyers): lower it so the
+    # models run; the ineligible path has its own unit test.
+    return _run_on_landing(root, min_repeat_customers="50", verbose=True)
+
+
+def _run_on_landing(root: Path, min_repeat_customers: str | None, verbose: bool) -> PipelineRun:
+    """Point the pipeline's environment at ``root`` (landing, warehouse, Dagster home) and run it."""
+    from orchestration import settings
+    from orchestration.pipeline import run_pipeline
+
     os.environ["ECRM_LANDING"] = str(root / "landing")
     os.environ["ECRM_WAREHOUSE"] = str(root / "warehouse" / "ecrm.duckdb")
     os.environ.pop("ECRM_PUBLISHED", None)
-    # A few hundred customers are below the production eligibility bar (500 repeat buyers): lower it so the
-    # models run; the ineligible path has its own unit test.
-    os.environ["ECRM_MIN_REPEAT_CUSTOMERS"] = "50"
+    if min_repeat_customers is None:
+        os.environ.pop("ECRM_MIN_REPEAT_CUSTOMERS", None)
+    else:
+        os.environ["ECRM_MIN_REPEAT_CUSTOMERS"] = min_repeat_customers
     os.environ["DAGSTER_HOME"] = str(root / "dagster_home")
     (root / "dagster_home").mkdir(parents=True, exist_ok=True)
     (root / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     settings.quiet_telemetry()
-    report = run_pipeline()
+    report = run_pipeline(verbose=verbose)
     warehouse = settings.warehouse_path()
     return PipelineRun(
         root, root / "landing", root / "truth", warehouse, settings.published_path(warehouse), report
@@ -57,15 +66,12 @@ _ENV_KEYS = ("ECRM_LANDING", "ECRM_WAREHOUSE", "ECRM_PUBLISHED", "DAGSTER_HOME",
 def run_import_into(root: Path, format_name: str, paths: list[Path], **options) -> PipelineRun:
     """Import an export with ``ecrm import``'s function into ``root/landing`` and run the real pipeline on
     it with the production eligibility rules (a real shop gets no lowered bar)."""
-    from orchestration import settings
     from orchestration.importers import run_import
-    from orchestration.pipeline import run_pipeline
 
-    landing = root / "landing"
-    run_import(format_name, paths, landing, **options)
+    run_import(format_name, paths, root / "landing", **options)
     # Other session fixtures (the demo run) read the same variables: leave them as they were.
     with environment_kept():
-        return _run_imported(root, landing, run_pipeline, settings)
+        return _run_on_landing(root, min_repeat_customers=None, verbose=False)
 
 
 @contextlib.contextmanager
@@ -80,20 +86,6 @@ def environment_kept():
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-def _run_imported(root: Path, landing: Path, run_pipeline, settings) -> PipelineRun:
-    os.environ["ECRM_LANDING"] = str(landing)
-    os.environ["ECRM_WAREHOUSE"] = str(root / "warehouse" / "ecrm.duckdb")
-    os.environ.pop("ECRM_PUBLISHED", None)
-    os.environ.pop("ECRM_MIN_REPEAT_CUSTOMERS", None)
-    os.environ["DAGSTER_HOME"] = str(root / "dagster_home")
-    (root / "dagster_home").mkdir(parents=True, exist_ok=True)
-    (root / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    settings.quiet_telemetry()
-    report = run_pipeline(verbose=False)
-    warehouse = settings.warehouse_path()
-    return PipelineRun(root, landing, root / "truth", warehouse, settings.published_path(warehouse), report)
 
 
 @pytest.fixture(scope="session")
