@@ -32,6 +32,8 @@ class RunReport:
     imports: list[str] = field(default_factory=list)
     not_eligible: list[str] = field(default_factory=list)
     import_mismatches: list[str] = field(default_factory=list)
+    file_warnings: list[str] = field(default_factory=list)
+    rows_erased: int = 0
     log_path: str | None = None
 
     def render(self) -> str:
@@ -54,8 +56,13 @@ class RunReport:
             lines += ["", "Imported exports (rows written by `ecrm import` = rows read by the loader):"]
             lines += [f"  {i}" for i in self.imports]
             lines += [f"  MISMATCH {m}" for m in self.import_mismatches]
+        if self.rows_erased:
+            lines += ["", f"Rows of people erased on request (ecrm forget) kept out of the warehouse: {self.rows_erased:,}"]
         if self.rejected_files:
             lines += ["", "Rejected files:"] + [f"  {e}" for e in self.rejected_files]
+        if self.file_warnings:
+            lines += ["", "Files loaded with warnings (schema drift, see data_contracts/LANDING.md):"]
+            lines += [f"  {w}" for w in self.file_warnings]
         if self.ignored_files:
             lines += [
                 "",
@@ -105,6 +112,23 @@ def warehouse_summary(report: RunReport) -> RunReport:
         )
         if "ops.load_manifest" in report.tables:
             reconcile_imports(con, settings.landing_path(), report)
+            manifest_columns = {
+                r[0]
+                for r in con.execute(
+                    "select column_name from information_schema.columns "
+                    "where table_schema = 'ops' and table_name = 'load_manifest'"
+                ).fetchall()
+            }
+            if {"warnings", "rows_erased"} <= manifest_columns:
+                report.file_warnings = [
+                    f"{path}: {warning}"
+                    for path, warning in con.execute(
+                        "select path, warnings from ops.load_manifest where warnings is not null order by path"
+                    ).fetchall()
+                ]
+                report.rows_erased = int(
+                    con.execute("select coalesce(sum(rows_erased), 0) from ops.load_manifest").fetchone()[0]
+                )
         if "marts.fct_orders" in report.tables:
             orders, customers, revenue, margin = con.execute(
                 "select count(*), count(distinct customer_id), sum(revenue), sum(gross_margin) from marts.fct_orders"
@@ -166,30 +190,51 @@ def log_file(warehouse: Path) -> Path:
     return warehouse.parent / "logs" / f"ecrm-run-{time.strftime('%Y%m%d-%H%M%S')}.log"
 
 
-def run_pipeline(verbose: bool = True, log_path: Path | None = None) -> RunReport:
+def run_pipeline(verbose: bool = True, log_path: Path | None = None, wait: bool | float = False) -> RunReport:
     """Materialise every asset in-process (one DuckDB writer) and return the run report.
 
     With ``verbose`` Dagster's and dbt's logs stream to the terminal as they come. Without it they go to
     ``log_path`` (default :func:`log_file`) and the terminal shows one progress line per stage.
+
+    The whole run holds the warehouse lock (:mod:`orchestration.locking`, re-entrant, so a caller may hold
+    it already). If another process holds it, :class:`~orchestration.locking.WarehouseBusy` is raised at
+    once, or after waiting: without limit for ``wait=True``, at most ``wait`` seconds for a number.
     """
+    import sys
     import time
 
     import dagster as dg
 
     from orchestration.definitions import build_definitions, stage_steps
+    from orchestration.locking import warehouse_lock
     from orchestration.progress import StageProgress, logs_to_file
+    from orchestration.resources import process_tags
 
-    started = time.perf_counter()
-    instance = dg.DagsterInstance.get()
-    job = build_definitions().resolve_job_def("ecrm_everything")
-    if verbose:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
-    else:
-        log_path = log_path or log_file(settings.warehouse_path())
-        with logs_to_file(log_path) as terminal:
-            with StageProgress(log_path, stage_steps(), out=terminal):
-                result = job.execute_in_process(instance=instance, raise_on_error=False)
-    report = RunReport(success=result.success, seconds=0.0, log_path=None if verbose else str(log_path))
+    def say_waiting(holder) -> None:
+        who = holder.describe() if holder else "another run"
+        print(f"Waiting for the run holding the warehouse: {who} ...", file=sys.stderr, flush=True)
+
+    with warehouse_lock(settings.warehouse_path(), wait=wait, on_wait=say_waiting):
+        started = time.perf_counter()
+        instance = dg.DagsterInstance.get()
+        job = build_definitions().resolve_job_def("ecrm_everything")
+        # The pid tag lets a later run mark this one failed if this process is killed (fail_abandoned_runs).
+        tags = process_tags()
+        if verbose:
+            result = job.execute_in_process(instance=instance, raise_on_error=False, tags=tags)
+        else:
+            log_path = log_path or log_file(settings.warehouse_path())
+            with logs_to_file(log_path) as terminal:
+                with StageProgress(log_path, stage_steps(), out=terminal):
+                    result = job.execute_in_process(instance=instance, raise_on_error=False, tags=tags)
+        return _report(result, started, None if verbose else log_path)
+
+
+def _report(result, started: float, log_path: Path | None) -> RunReport:
+    """The run report of a finished job run: failed checks and steps, then what the warehouse holds."""
+    import time
+
+    report = RunReport(success=result.success, seconds=0.0, log_path=str(log_path) if log_path else None)
     for event in result.all_events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data

@@ -66,7 +66,7 @@ def build_contract_checks(contract: Contract) -> list[dg.AssetChecksDefinition]:
         with warehouse.connect(read_only=True) as con:
             bad_files = con.execute(
                 "select path from ops.load_manifest where source = ? and entity = ? "
-                "and rows_read <> rows_loaded + rows_quarantined",
+                "and rows_read <> rows_loaded + rows_quarantined + coalesce(rows_erased, 0)",
                 [contract.source, contract.entity],
             ).fetchall()
             expected = con.execute(

@@ -134,25 +134,15 @@ def expand_paths(paths: Iterable[Path | str]) -> list[Path]:
     return unique
 
 
-def detect_encoding(data: bytes) -> str:
-    """The text encoding of a file's bytes: UTF-8 (with or without BOM) and UTF-16 by their marks, otherwise
-    charset-normalizer's best guess (Windows-1252 and Latin-1 are told apart by it), else UTF-8 if it
-    decodes. Raises :class:`ImportFailed` when no encoding reads the bytes with confidence."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return "utf-8-sig"
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "utf-16"
-    try:
-        data.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    from charset_normalizer import from_bytes
+def detect_encoding(path: Path) -> str:
+    """The text encoding of a file, as the loader detects it (see ``orchestration.loading.encodings``).
+    Raises :class:`ImportFailed` naming the file when no encoding reads it with confidence."""
+    from orchestration.loading.encodings import UndecodableText, detect_file_encoding
 
-    best = from_bytes(data).best()
-    if best is None:
-        raise ImportFailed("cannot tell the file's text encoding")
-    return best.encoding
+    try:
+        return detect_file_encoding(path)
+    except UndecodableText as exc:
+        raise ImportFailed(f"{path}: {exc}") from exc
 
 
 def read_csv_text(path: Path) -> pd.DataFrame:
@@ -168,7 +158,7 @@ def read_csv_text(path: Path) -> pd.DataFrame:
     data = path.read_bytes()
     if not data.strip():
         raise ImportFailed(f"{path}: the file is empty")
-    encoding = detect_encoding(data)
+    encoding = detect_encoding(path)
     text = data.decode(encoding)
     text = text.removeprefix("\ufeff")
     header_line = text.split("\n", 1)[0]

@@ -20,6 +20,8 @@ from pathlib import Path
 import duckdb
 
 from orchestration.contracts import Contract, load_contracts
+from orchestration.loading.erasure import mark_erased_rows
+from orchestration.loading.phones import refresh_phone_lookup
 from orchestration.loading.reading import (
     STAGE,
     SUPPORTED_SUFFIXES,
@@ -34,6 +36,7 @@ from orchestration.loading.sql import lit, q
 __all__ = ["SUPPORTED_SUFFIXES", "FileRejected", "FileResult", "lit", "load_entity", "load_landing", "q"]
 
 META_COLUMNS = ("_source_file", "_row_number", "_loaded_at")
+MANIFEST_ADDED_COLUMNS = {"rows_erased": "bigint default 0", "encoding": "varchar", "warnings": "varchar"}
 # Rows checked together in one pass; bounded so that a million-customer load stays within memory.
 BATCH_ROWS = 3_000_000
 
@@ -50,8 +53,11 @@ class FileResult:
     rows_loaded: int
     rows_quarantined: int
     status: str  # loaded | rejected | unchanged
-    error: str | None
+    error: str | None  # why a file was rejected; None for a file that loaded
     loaded_at: datetime
+    rows_erased: int = 0  # rows of people erased on request (``ecrm forget``), kept out of raw and quarantine
+    encoding: str | None = None  # the text encoding a CSV file was decoded with
+    warnings: str | None = None  # schema drift: declared nullable columns missing, undeclared columns present
 
 
 def sha256_of(path: Path) -> str:
@@ -105,6 +111,9 @@ def ensure_schemas(con: duckdb.DuckDBPyConnection, contracts: dict[str, Contract
         )
         """
     )
+    # Columns added after the first release: a warehouse built before gets them, empty, on its next load.
+    for column, kind in MANIFEST_ADDED_COLUMNS.items():
+        con.execute(f"alter table ops.load_manifest add column if not exists {column} {kind}")
     for contract in contracts.values():
         declared = ", ".join(f"{q(c.name)} {c.duckdb_type}" for c in contract.columns)
         con.execute(
@@ -130,26 +139,19 @@ def _manifest_row(con: duckdb.DuckDBPyConnection, path_key: str) -> tuple | None
 
 def _write_manifest(con: duckdb.DuckDBPyConnection, result: FileResult) -> None:
     con.execute("delete from ops.load_manifest where path = ?", [result.path])
+    columns = (
+        "path", "sha256", "source", "entity", "rows_read", "rows_loaded", "rows_quarantined", "status", "error",
+        "loaded_at", "rows_erased", "encoding", "warnings",
+    )  # fmt: skip
     con.execute(
-        "insert into ops.load_manifest values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            result.path,
-            result.sha256,
-            result.source,
-            result.entity,
-            result.rows_read,
-            result.rows_loaded,
-            result.rows_quarantined,
-            result.status,
-            result.error,
-            result.loaded_at,
-        ],
+        f"insert into ops.load_manifest ({', '.join(columns)}) values ({', '.join('?' for _ in columns)})",
+        [getattr(result, c) for c in columns],
     )
 
 
-def _map_columns(columns: list[str], contract: Contract) -> tuple[list[str], list[str], list[str]]:
+def _map_columns(columns: list[str], contract: Contract) -> tuple[list[str], list[str], list[str], list[str]]:
     """The file's header (any case, stray spaces) mapped onto the contract: select list, missing required
-    columns, extra columns. Absent nullable columns read as null."""
+    columns, missing nullable columns (read as null), and columns no contract declares (ignored)."""
     present = {c.strip().lower(): c for c in columns}
     select = [
         f"cast({q(present[c.name])} as varchar) as {q(c.name)}"
@@ -158,8 +160,20 @@ def _map_columns(columns: list[str], contract: Contract) -> tuple[list[str], lis
         for c in contract.columns
     ]
     missing = [c.name for c in contract.columns if c.name not in present and not c.nullable]
+    absent = [c.name for c in contract.columns if c.name not in present and c.nullable]
     extra = [c for c in columns if c.strip().lower() not in set(contract.column_names)]
-    return select, missing, extra
+    return select, missing, absent, extra
+
+
+def drift_warnings(absent: list[str], extra: list[str]) -> str | None:
+    """The schema-drift warning of a file that loads anyway (see data_contracts/LANDING.md, "Schema drift"):
+    declared nullable columns it lacks (every row reads them as empty) and columns no contract declares."""
+    parts = []
+    if absent:
+        parts.append(f"declared column(s) missing, loaded as empty: {', '.join(absent)}")
+    if extra:
+        parts.append(f"undeclared column(s) ignored: {', '.join(extra)}")
+    return "; ".join(parts) or None
 
 
 def load_entity(
@@ -207,8 +221,9 @@ def load_entity(
             _new_batch(con, contract)
     if pending:
         results += _flush(con, contract, pending, now)
+    refresh_phone_lookup(con, contract)  # E.164 of new (phone, country) pairs, read by staging
     fk_tables = [f"_ecrm_fk_{i}" for i in range(1, len(contract.foreign_keys) + 1)]
-    for table in (BATCH, STAGE, "_ecrm_batch_files", "_ecrm_bad", *fk_tables):
+    for table in (BATCH, STAGE, "_ecrm_batch_files", "_ecrm_bad", "_ecrm_erased", *fk_tables):
         con.execute(f"drop table if exists {table}")
     order = {p.relative_to(landing).as_posix(): i for i, p in enumerate(files)}
     return sorted(results, key=lambda r: order[r.path])
@@ -220,7 +235,8 @@ class _Staged:
     digest: str
     rows_read: int = 0
     rejected: str | None = None  # file-level problem
-    notes: str | None = None
+    encoding: str | None = None
+    warnings: str | None = None
 
 
 def _new_batch(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
@@ -247,7 +263,8 @@ def _stage_into_batch(
     except FileRejected as exc:
         item.rejected = f"{path_key}: {exc}"
         return item
-    select, missing, extra = _map_columns(source.columns, contract)
+    item.encoding = source.encoding
+    select, missing, absent, extra = _map_columns(source.columns, contract)
     file_rule = f"missing_column:{missing[0]}" if missing else None
     start = con.execute(f"select count(*) from {BATCH}").fetchone()[0]
     insert = f"insert into {BATCH} select {', '.join(select)}, {{number}}, ?, ?, ?, null, ? from {{relation}}"
@@ -267,6 +284,8 @@ def _stage_into_batch(
             [path_key, order, file_rule, start],
         ).fetchone()[0]
         con.execute(f"drop table {STAGE}")
+    finally:
+        source.close()
     if unparsable:
         con.executemany(
             f"insert into {BATCH} values ({', '.join('null' for _ in contract.columns)}, ?, ?, ?, ?, ?, null)",
@@ -275,8 +294,8 @@ def _stage_into_batch(
         item.rows_read += len(unparsable)
     if missing:
         item.rejected = f"{path_key}: required column(s) missing: {', '.join(missing)} (rule {file_rule})"
-    elif extra:
-        item.notes = f"extra column(s) ignored: {', '.join(extra)}"
+    else:
+        item.warnings = drift_warnings(absent, extra)
     return item
 
 
@@ -287,17 +306,31 @@ def _flush(
     con.execute("create or replace temp table _ecrm_batch_files (_source_file varchar)")
     con.executemany("insert into _ecrm_batch_files values (?)", [(p.path_key,) for p in pending])
     apply_rules(con, contract)
+    # Rows of people erased on request go nowhere: neither raw nor quarantine, only counted.
+    erased: dict[str, int] = {}
+    if mark_erased_rows(con, contract):
+        con.execute("delete from _ecrm_bad where _rid in (select _rid from _ecrm_erased)")
+        erased = dict(
+            con.execute(
+                f"select b._source_file, count(*) from {BATCH} b join _ecrm_erased e on e._rid = b.rowid group by 1"
+            ).fetchall()
+        )
+    else:
+        con.execute("create or replace temp table _ecrm_erased (_rid bigint)")
     text_cols = ", ".join(f"b.{q(c)}" for c in contract.column_names)
     typed_cols = ", ".join(f"{typed(c, 'b')} as {q(c.name)}" for c in contract.columns)
     bad = dict(con.execute("select _source_file, count(*) from _ecrm_bad group by 1").fetchall())
     results = []
     for item in pending:
-        quarantined = bad.get(item.path_key, 0)
-        status = "rejected" if item.rejected else "loaded"
+        quarantined, gone = bad.get(item.path_key, 0), erased.get(item.path_key, 0)
         results.append(
-            FileResult(item.path_key, item.digest, contract.source, contract.entity, item.rows_read,
-                       0 if item.rejected else item.rows_read - quarantined, quarantined, status,
-                       item.rejected or item.notes, now)
+            FileResult(
+                item.path_key, item.digest, contract.source, contract.entity, item.rows_read,
+                rows_loaded=0 if item.rejected else item.rows_read - quarantined - gone,
+                rows_quarantined=quarantined, status="rejected" if item.rejected else "loaded",
+                error=item.rejected, loaded_at=now, rows_erased=gone, encoding=item.encoding,
+                warnings=item.warnings,
+            )
         )  # fmt: skip
     con.execute("begin transaction")
     try:
@@ -309,7 +342,7 @@ def _flush(
         # The batch is in file order and row order; an anti-join against the few bad rows keeps it so.
         con.execute(
             f"insert into raw.{q(contract.name)} select {typed_cols}, b._source_file, {ROW_NUMBER}, ? "
-            f"from {BATCH} b anti join _ecrm_bad x on x._rid = b.rowid",
+            f"from {BATCH} b anti join _ecrm_bad x on x._rid = b.rowid anti join _ecrm_erased e on e._rid = b.rowid",
             [now],
         )
         con.execute(

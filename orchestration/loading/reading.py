@@ -3,14 +3,17 @@ or through Python's csv module when DuckDB's reader refuses the file (rows with 
 
 from __future__ import annotations
 
-import codecs
 import csv
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from orchestration.loading.encodings import UndecodableText, detect_file_encoding
 from orchestration.loading.sql import lit
 
 SUPPORTED_SUFFIXES = {
@@ -28,25 +31,13 @@ class FileRejected(Exception):
     """A file-level problem: the file cannot be read, or lacks a required column."""
 
 
-def is_utf8(path: Path) -> bool:
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    try:
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                decoder.decode(block)
-            decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 def csv_header(path: Path, encoding: str) -> tuple[str, list[str]]:
     """The delimiter (comma, semicolon, tab or pipe: whichever the header holds most of) and column names.
 
     Read from the header alone, because DuckDB's sniffer gives up on a file where one data row has a wrong
     number of fields, which would reject the whole file instead of that row.
     """
-    with path.open("r", encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="") as fh:
+    with path.open("r", encoding=_python_codec(encoding), newline="") as fh:
         header = fh.readline()
     counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
     delim = max(counts, key=lambda d: counts[d])
@@ -65,7 +56,7 @@ def stage_csv_in_python(
     """
     good: list[list[str]] = []
     unparsable: list[tuple[int, str, str]] = []
-    with path.open("r", encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="") as fh:
+    with path.open("r", encoding=_python_codec(encoding), newline="") as fh:
         reader = csv.reader(fh, delimiter=delim, quotechar='"', doublequote=True, strict=False)
         next(reader, None)
         for number, row in enumerate(reader, start=1):
@@ -90,12 +81,41 @@ class Source:
     """How to read one landing file: its column names, and an SQL relation (a DuckDB reader call) yielding
     its rows in file order. For CSV, ``fallback`` reads the file with Python's csv module into the temp
     table ``_ecrm_stage`` instead, when DuckDB's reader refuses it, and returns the rows it could not parse
-    at all (row number, kind of error, original line), which are quarantined with rule ``parse:row``."""
+    at all (row number, kind of error, original line), which are quarantined with rule ``parse:row``.
+
+    ``encoding`` is the text encoding a CSV file was decoded with (recorded in the load manifest). A file
+    in an encoding DuckDB does not read natively is read through a UTF-8 copy, ``temporary``, which
+    :meth:`close` removes."""
 
     fmt: str
     columns: list[str]
     relation: str
     fallback: Callable[[], list[tuple[int, str, str]]] | None = None
+    encoding: str | None = None
+    temporary: Path | None = None
+
+    def close(self) -> None:
+        """Remove the UTF-8 copy, if one was made."""
+        if self.temporary is not None:
+            self.temporary.unlink(missing_ok=True)
+            self.temporary = None
+
+
+def _python_codec(encoding: str) -> str:
+    # A UTF-8 BOM is dropped by the "utf-8-sig" codec, which reads BOM-less UTF-8 unchanged.
+    return "utf-8-sig" if encoding in ("utf-8", "utf-8-sig") else encoding
+
+
+def _utf8_copy(path: Path, encoding: str) -> Path:
+    """A temporary UTF-8 copy of a text file in ``encoding`` (DuckDB's CSV reader decodes only UTF-8,
+    UTF-16 and Latin-1 without an extension that cannot be installed offline)."""
+    handle, name = tempfile.mkstemp(prefix="ecrm-", suffix=".csv")
+    with (
+        os.fdopen(handle, "w", encoding="utf-8", newline="") as out,
+        path.open("r", encoding=_python_codec(encoding), newline="") as src,
+    ):
+        shutil.copyfileobj(src, out, 1 << 20)
+    return Path(name)
 
 
 def file_source(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
@@ -105,19 +125,26 @@ def file_source(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
         raise FileRejected("the file is empty (0 bytes)")
     try:
         if fmt == "csv":
-            # Latin-1 files are common in shop exports; UTF-8 (with or without BOM) is the default.
-            encoding = "utf-8" if is_utf8(path) else "latin-1"
+            try:
+                encoding = detect_file_encoding(path)
+            except UndecodableText as exc:
+                raise FileRejected(str(exc)) from exc
             delim, names = csv_header(path, encoding)
             if not any(names):
                 raise FileRejected("the file has no header row")
             if len(set(names)) != len(names):
                 raise FileRejected(f"the header repeats a column name: {names}")
+            native = encoding in ("utf-8", "utf-8-sig")
+            readable = path if native else _utf8_copy(path, encoding)
             columns_spec = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n in names) + "}"
             reader = (
-                f"read_csv({lit(str(path))}, header=true, auto_detect=false, columns={columns_spec}, "
-                f"encoding={lit(encoding)}, delim={lit(delim)}, quote='\"', escape='\"')"
+                f"read_csv({lit(str(readable))}, header=true, auto_detect=false, columns={columns_spec}, "
+                f"encoding='utf-8', delim={lit(delim)}, quote='\"', escape='\"')"
             )
-            return Source(fmt, names, reader, lambda: stage_csv_in_python(con, path, encoding, delim, names))
+            return Source(
+                fmt, names, reader, lambda: stage_csv_in_python(con, path, encoding, delim, names),
+                encoding=encoding, temporary=None if native else readable,
+            )  # fmt: skip
         reader = (
             f"read_parquet({lit(str(path))})"
             if fmt == "parquet"
