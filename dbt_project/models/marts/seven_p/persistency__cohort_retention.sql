@@ -1,6 +1,7 @@
 -- Persistency: monthly acquisition cohorts (month of first order) by months since the first order, with
 -- the customers still buying and the cohort's revenue. Every cohort has a row for every month up to the
--- last month with orders, so months without any buyer show zero instead of being missing.
+-- last month with orders, so months without any buyer show zero instead of being missing. The cumulative
+-- revenue and gross margin per cohort customer by month are the cohort-LTV heatmap shop tools lead with.
 with
 
 orders as (
@@ -8,7 +9,8 @@ orders as (
     select
         customer_id,
         ordered_at,
-        revenue
+        revenue,
+        gross_margin
     from {{ ref('fct_orders') }}
 
 ),
@@ -57,7 +59,8 @@ activity as (
         {{ dbt.date_trunc('month', 'orders.ordered_at') }} as activity_month,
         count(distinct orders.customer_id) as active_customers,
         count(*) as orders,
-        sum(orders.revenue) as revenue
+        sum(orders.revenue) as revenue,
+        sum(orders.gross_margin) as gross_margin
     from orders
     inner join first_orders on orders.customer_id = first_orders.customer_id
     group by first_orders.cohort_month, {{ dbt.date_trunc('month', 'orders.ordered_at') }}
@@ -78,7 +81,20 @@ final as (
             as retention_rate,
         cast(coalesce(activity.orders, 0) as bigint) as orders,
         cast(coalesce(activity.revenue, 0) as double) as revenue,
-        cast(coalesce(activity.revenue, 0) / grid.cohort_customers as double) as revenue_per_cohort_customer
+        cast(coalesce(activity.revenue, 0) / grid.cohort_customers as double) as revenue_per_cohort_customer,
+        cast(coalesce(activity.gross_margin, 0) as double) as gross_margin,
+        cast(
+            sum(coalesce(activity.revenue, 0)) over (
+                partition by grid.cohort_month order by grid.activity_month
+                rows between unbounded preceding and current row
+            ) / grid.cohort_customers as double
+        ) as cumulative_revenue_per_customer,
+        cast(
+            sum(coalesce(activity.gross_margin, 0)) over (
+                partition by grid.cohort_month order by grid.activity_month
+                rows between unbounded preceding and current row
+            ) / grid.cohort_customers as double
+        ) as cumulative_margin_per_customer
     from grid
     left join activity
         on

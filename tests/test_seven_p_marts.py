@@ -1,0 +1,115 @@
+"""The 7P marts against the fact tables they summarise, recomputed here with pandas.
+
+Each expected figure is computed from ``marts.fct_orders`` / ``marts.profitability__customers`` in pandas,
+independently of the mart's SQL, on the session's end-to-end demo warehouse.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+
+@pytest.fixture(scope="module")
+def marts(pipeline_run):
+    with duckdb.connect(str(pipeline_run.published), read_only=True) as con:
+
+        def read(sql: str) -> pd.DataFrame:
+            return con.execute(sql).fetch_df()
+
+        yield {
+            "orders": read(
+                "select order_id, customer_id, ordered_at, revenue, gross_margin, discount_amount, promotion_code "
+                "from marts.fct_orders"
+            ),
+            "cohorts": read("select * from marts.persistency__cohort_retention"),
+            "repeat": read("select * from marts.persistency__repeat_purchase order by order_number"),
+            "profit": read("select customer_id, net_profit from marts.profitability__customers"),
+            "pareto": read("select * from marts.profitability__pareto order by percentile"),
+            "codes": read("select * from marts.promotion__discount_codes"),
+        }
+
+
+def _first_order_month(orders: pd.DataFrame) -> pd.Series:
+    first = orders.groupby("customer_id")["ordered_at"].min()
+    if first.dt.tz is not None:  # fct_orders.ordered_at is UTC; months are UTC months
+        first = first.dt.tz_convert("UTC").dt.tz_localize(None)
+    return first.dt.to_period("M").dt.to_timestamp()
+
+
+def test_cohort_cumulative_value_reconciles_with_orders(marts):
+    orders, cohorts = marts["orders"], marts["cohorts"]
+    cohort_of = _first_order_month(orders)
+    orders = orders.assign(cohort=orders["customer_id"].map(cohort_of))
+    expected = orders.groupby("cohort").agg(revenue=("revenue", "sum"), margin=("gross_margin", "sum"))
+    size = cohort_of.value_counts()
+    last = cohorts.sort_values("months_since_first_order").groupby("cohort_month").tail(1)
+    assert len(last) == len(expected) > 3
+    for row in last.itertuples():
+        cohort = pd.Timestamp(row.cohort_month)
+        assert row.cohort_customers == size[cohort]
+        assert row.cumulative_revenue_per_customer * row.cohort_customers == pytest.approx(
+            expected.loc[cohort, "revenue"], rel=1e-9
+        )
+        assert row.cumulative_margin_per_customer * row.cohort_customers == pytest.approx(
+            expected.loc[cohort, "margin"], rel=1e-9
+        )
+    # Cumulative value never falls (revenue after discounts is never negative).
+    for _, cohort in cohorts.sort_values("months_since_first_order").groupby("cohort_month"):
+        assert (cohort["cumulative_revenue_per_customer"].diff().dropna() >= -1e-9).all()
+
+
+def test_repeat_purchase_curve_matches_pandas(marts):
+    orders = marts["orders"].sort_values(["customer_id", "ordered_at", "order_id"])
+    orders["n"] = orders.groupby("customer_id").cumcount() + 1
+    orders["next_at"] = orders.groupby("customer_id")["ordered_at"].shift(-1)
+    orders["gap_days"] = (orders["next_at"] - orders["ordered_at"]).dt.total_seconds() / 86400
+    repeat = marts["repeat"].set_index("order_number")
+    assert list(repeat.index) == list(range(1, orders["n"].max() + 1))
+    for n in (1, 2, 3):
+        at_n = orders[orders["n"] == n]
+        gaps = at_n["gap_days"].dropna()
+        row = repeat.loc[n]
+        assert row["customers"] == len(at_n)
+        assert row["customers_ordering_again"] == len(gaps)
+        assert row["share_ordering_again"] == pytest.approx(len(gaps) / len(at_n))
+        # percentile_cont is numpy's linear interpolation.
+        assert row["median_days_to_next_order"] == pytest.approx(np.percentile(gaps, 50), rel=1e-6)
+        assert row["days_to_next_order_p25"] == pytest.approx(np.percentile(gaps, 25), rel=1e-6)
+        assert row["days_to_next_order_p75"] == pytest.approx(np.percentile(gaps, 75), rel=1e-6)
+    # Those who ordered again after the n-th order are exactly the customers with an (n+1)-th.
+    assert (
+        repeat["customers_ordering_again"].iloc[:-1].to_numpy() == repeat["customers"].iloc[1:].to_numpy()
+    ).all()
+
+
+def test_pareto_sums_to_the_customers_and_ranks_like_pandas(marts):
+    profit, pareto = marts["profit"], marts["pareto"]
+    assert pareto["customers"].sum() == len(profit)
+    assert pareto["net_profit"].sum() == pytest.approx(profit["net_profit"].sum())
+    assert pareto["cumulative_share_of_profit"].iloc[-1] == pytest.approx(1.0)
+    ranked = profit.sort_values(["net_profit", "customer_id"], ascending=[False, True])[
+        "net_profit"
+    ].to_numpy()
+    groups = np.array_split(ranked, 100)  # ntile(100): sizes differ by at most one, larger groups first
+    top10 = sum(g.sum() for g in groups[:10]) / ranked.sum()
+    assert pareto.set_index("percentile").loc[10, "cumulative_share_of_profit"] == pytest.approx(top10)
+    assert pareto["loss"].sum() == pytest.approx(ranked[ranked < 0].sum())
+    assert pareto["loss_making_customers"].sum() == (ranked < 0).sum()
+
+
+def test_discount_codes_reconcile_with_orders(marts):
+    orders, codes = marts["orders"], marts["codes"].set_index("promotion_code")
+    coded = orders[orders["promotion_code"].fillna("").str.strip() != ""].copy()
+    coded["code"] = coded["promotion_code"].str.strip().str.upper()
+    assert len(codes) == coded["code"].nunique() > 0
+    assert codes["discount_amount"].sum() == pytest.approx(coded["discount_amount"].sum())
+    assert codes["orders"].sum() == len(coded)
+    first = orders.sort_values(["ordered_at", "order_id"]).groupby("customer_id").head(1)
+    first = first[first["order_id"].isin(coded["order_id"])]
+    new_by_code = first.assign(code=first["promotion_code"].str.strip().str.upper()).groupby("code").size()
+    for code, row in codes.iterrows():
+        assert row["new_customers"] == new_by_code.get(code, 0), code
+        assert row["revenue"] == pytest.approx(coded.loc[coded["code"] == code, "revenue"].sum())
