@@ -19,7 +19,7 @@ ranked as (
     select
         customer_id,
         net_profit,
-        ntile(100) over (order by net_profit desc, customer_id) as percentile
+        ntile(100) over (order by net_profit desc, customer_id asc) as percentile
     from customers
 
 ),
