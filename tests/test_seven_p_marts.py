@@ -29,6 +29,7 @@ def marts(pipeline_run):
             "profit": read("select customer_id, net_profit from marts.profitability__customers"),
             "pareto": read("select * from marts.profitability__pareto order by percentile"),
             "codes": read("select * from marts.promotion__discount_codes"),
+            "movement": read("select * from marts.profiling__segment_movement"),
         }
 
 
@@ -113,3 +114,54 @@ def test_discount_codes_reconcile_with_orders(marts):
     for code, row in codes.iterrows():
         assert row["new_customers"] == new_by_code.get(code, 0), code
         assert row["revenue"] == pytest.approx(coded.loc[coded["code"] == code, "revenue"].sum())
+
+
+def _segments_at(orders: pd.DataFrame, end: pd.Timestamp) -> pd.Series:
+    """RFM segment of every buyer as of ``end`` (exclusive), by the rules of DECISIONLOG.md, in pandas."""
+    before = orders[orders["ordered_at"] < end]
+    per = before.groupby("customer_id").agg(
+        orders=("order_id", "count"), revenue=("revenue", "sum"), last=("ordered_at", "max")
+    )
+    per["recency"] = (end.normalize() - per["last"].dt.normalize()).dt.days
+    n = len(per)
+
+    def score(values: pd.Series, ascending: bool) -> pd.Series:
+        rank = values.rank(method="min", ascending=ascending)  # percent_rank = (rank - 1) / (n - 1)
+        return np.minimum(5, 1 + np.floor(5 * (rank - 1) / (n - 1)))
+
+    r = score(per["recency"], ascending=False)
+    fm = np.floor((score(per["orders"], True) + score(per["revenue"], True) + 1) / 2)
+    one = per["orders"] == 1
+    rules = [
+        (r >= 4) & one, (r >= 4) & (fm >= 4), (r >= 3) & (fm >= 3) & ~one, r >= 4, r == 3, fm >= 4, fm == 3,
+        r == 2,
+    ]  # fmt: skip
+    names = ["new", "champions", "loyal", "potential_loyalist", "about_to_sleep", "cant_lose", "at_risk",
+             "hibernating"]  # fmt: skip
+    return pd.Series(np.select(rules, names, default="lost"), index=per.index)
+
+
+def test_segment_movement_of_one_month_matches_pandas(marts):
+    orders = marts["orders"].copy()
+    if orders["ordered_at"].dt.tz is not None:
+        orders["ordered_at"] = orders["ordered_at"].dt.tz_convert("UTC").dt.tz_localize(None)
+    movement = marts["movement"]
+    months = sorted(pd.to_datetime(movement["snapshot_month"]).unique())
+    month = months[len(months) // 2]
+    end, previous_end = month + pd.offsets.MonthBegin(1), month
+    now, before = _segments_at(orders, end), _segments_at(orders, previous_end)
+    moves = pd.DataFrame({"to_segment": now, "from_segment": before.reindex(now.index).fillna("prospect")})
+    later = orders[(orders["ordered_at"] >= end) & (orders["ordered_at"] < end + pd.Timedelta(days=90))]
+    moves["next_90d"] = later.groupby("customer_id")["revenue"].sum().reindex(moves.index).fillna(0)
+    expected = moves.groupby(["from_segment", "to_segment"]).agg(
+        customers=("to_segment", "size"), revenue=("next_90d", "sum")
+    )
+    got = movement[pd.to_datetime(movement["snapshot_month"]) == month].set_index(
+        ["from_segment", "to_segment"]
+    )
+    assert got["customers"].sort_index().to_dict() == expected["customers"].sort_index().to_dict()
+    for key, row in expected.iterrows():
+        assert got.loc[key, "revenue_next_90d"] == pytest.approx(row["revenue"], abs=1e-6)
+    # Every buyer of the month end is in exactly one move; the months' totals grow with the buyers.
+    totals = movement.groupby("snapshot_month")["customers"].sum()
+    assert totals.is_monotonic_increasing

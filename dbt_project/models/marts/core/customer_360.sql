@@ -171,8 +171,7 @@ marketing as (
 
 ),
 
--- RFM quintiles among buyers. percent_rank gives tied customers the same score (a ntile would split
--- identical values arbitrarily): score = 1 + floor(5 * percent rank), capped at 5.
+-- RFM quintiles among buyers (macros/rfm.sql, shared with profiling__segment_movement).
 rfm_base as (
 
     select
@@ -191,9 +190,7 @@ rfm_scored as (
         customer_id,
         recency_days,
         orders,
-        least(5, 1 + floor(5 * percent_rank() over (order by recency_days desc))) as recency_score,
-        least(5, 1 + floor(5 * percent_rank() over (order by orders))) as frequency_score,
-        least(5, 1 + floor(5 * percent_rank() over (order by revenue))) as monetary_score
+        {{ rfm_scores('recency_days', 'orders', 'revenue') }}
     from rfm_base
 
 ),
@@ -202,7 +199,7 @@ rfm as (
 
     select
         rfm_scored.*,
-        floor((rfm_scored.frequency_score + rfm_scored.monetary_score + 1) / 2.0) as fm_score
+        {{ rfm_fm_score('rfm_scored.frequency_score', 'rfm_scored.monetary_score') }} as fm_score
     from rfm_scored
 
 ),
@@ -278,15 +275,7 @@ joined as (
         rfm.monetary_score,
         case
             when rfm.customer_id is null then 'prospect'
-            when rfm.recency_score >= 4 and rfm.orders = 1 then 'new'
-            when rfm.recency_score >= 4 and rfm.fm_score >= 4 then 'champions'
-            when rfm.recency_score >= 3 and rfm.fm_score >= 3 and rfm.orders > 1 then 'loyal'
-            when rfm.recency_score >= 4 then 'potential_loyalist'
-            when rfm.recency_score = 3 then 'about_to_sleep'
-            when rfm.fm_score >= 4 then 'cant_lose'
-            when rfm.fm_score = 3 then 'at_risk'
-            when rfm.recency_score = 2 then 'hibernating'
-            else 'lost'
+            else {{ rfm_segment('rfm.recency_score', 'rfm.fm_score', 'rfm.orders') }}
         end as rfm_segment,
         predictions.probability_alive,
         predictions.churn_risk,
