@@ -62,7 +62,7 @@ history as (
     left join orders
         on
             first_orders.customer_id = orders.customer_id
-            and orders.ordered_at < month_ends.snapshot_end
+            and month_ends.snapshot_end > orders.ordered_at
     group by first_orders.customer_id, month_ends.snapshot_month, month_ends.snapshot_end
 
 ),
@@ -122,8 +122,8 @@ next_revenue as (
     left join orders
         on
             moves.customer_id = orders.customer_id
-            and orders.ordered_at >= moves.snapshot_end
-            and orders.ordered_at < {{ dbt.dateadd('day', 90, 'moves.snapshot_end') }}
+            and moves.snapshot_end <= orders.ordered_at
+            and {{ dbt.dateadd('day', 90, 'moves.snapshot_end') }} > orders.ordered_at
     group by moves.customer_id, moves.snapshot_month
 
 ),
