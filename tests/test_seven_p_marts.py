@@ -30,6 +30,13 @@ def marts(pipeline_run):
             "pareto": read("select * from marts.profitability__pareto order by percentile"),
             "codes": read("select * from marts.promotion__discount_codes"),
             "movement": read("select * from marts.profiling__segment_movement"),
+            "acquisition": read("select * from marts.profitability__acquisition_channels"),
+            "sends": read(
+                "select campaign_id, customer_id, is_control, sent_at from marts.fct_campaign_sends"
+            ),
+            "campaigns": read(
+                "select campaign_id, channel, cost, started_at from staging.stg_marketing__campaigns"
+            ),
         }
 
 
@@ -165,3 +172,26 @@ def test_segment_movement_of_one_month_matches_pandas(marts):
     # Every buyer of the month end is in exactly one move; the months' totals grow with the buyers.
     totals = movement.groupby("snapshot_month")["customers"].sum()
     assert totals.is_monotonic_increasing
+
+
+def test_acquisition_channels_reconcile_with_buyers_and_campaign_costs(marts):
+    orders, acquisition = marts["orders"], marts["acquisition"]
+    assert acquisition["new_customers"].sum() == orders["customer_id"].nunique()
+    # Acquisition cost by the documented rule, in pandas: each campaign's cost times the share of its
+    # treated sends that reached someone without an earlier order.
+    first = orders.groupby("customer_id")["ordered_at"].min()
+    sends = marts["sends"][~marts["sends"]["is_control"]].copy()
+    first_at = sends["customer_id"].map(first)
+    sends["to_prospect"] = first_at.isna() | (first_at > sends["sent_at"])
+    share = sends.groupby("campaign_id")["to_prospect"].mean()
+    campaigns = marts["campaigns"].set_index("campaign_id")
+    expected = (campaigns["cost"] * share.reindex(campaigns.index)).dropna()
+    assert acquisition["acquisition_cost"].sum() == pytest.approx(expected.sum())
+    by_channel = (expected.groupby(campaigns.loc[expected.index, "channel"]).sum()).to_dict()
+    got = acquisition.groupby("acquisition_channel")["acquisition_cost"].sum(min_count=1).dropna().to_dict()
+    assert got == pytest.approx(by_channel)
+    # Channels without campaign cost have an unknown CAC, never zero.
+    uncosted = acquisition[~acquisition["acquisition_channel"].isin(by_channel)]
+    assert uncosted["cac"].isna().all()
+    assert uncosted["payback_months"].isna().all()
+    assert len(uncosted) > 0
