@@ -1,48 +1,107 @@
-"""The dashboard's one query layer: a cached read-only connection and one function per figure.
+"""The dashboard's one query layer: a read-only connection and one cached function per figure.
 
 Pages call these functions and only lay out what they return; aggregation happens here, in SQL.
+
+Every cached result is keyed by the version of the published copy (:func:`published_version`), and the
+connection is reopened when the copy is replaced, so a page never shows (and an audience download never
+exports) data from before the latest publish, such as customers who have unsubscribed since.
 """
 
 from __future__ import annotations
 
-import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import pandas as pd
 import streamlit as st
 
+from orchestration import settings
+
 CACHE_SECONDS = 300
+T = TypeVar("T")
 
 
 def published_path() -> Path:
-    """The published warehouse copy (``ECRM_PUBLISHED``, default ``data/warehouse/ecrm_published.duckdb``)."""
-    return Path(os.environ.get("ECRM_PUBLISHED", "data/warehouse/ecrm_published.duckdb"))
+    """The published warehouse copy (``ECRM_PUBLISHED``, default beside the warehouse)."""
+    return settings.published_path()
+
+
+def published_version() -> str | None:
+    """Identity of the published copy now on disk, or None when nothing is published yet.
+
+    ``publish`` copies the warehouse to a temporary file and moves it over the copy with ``os.replace``: the
+    file gets a new inode and modification time, so inode, mtime (ns) and size change with every publish.
+    """
+    try:
+        stat = published_path().stat()
+    except FileNotFoundError:
+        return None
+    return f"{stat.st_ino}-{stat.st_mtime_ns}-{stat.st_size}"
+
+
+class _PublishedConnection:
+    """The one open connection to the published copy, shared by every session, reopened per version."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.key: tuple[str, str] | None = None
+        self.con: duckdb.DuckDBPyConnection | None = None
+
+    def get(self, path: str, version: str) -> duckdb.DuckDBPyConnection:
+        with self.lock:
+            if self.key != (path, version):
+                if self.con is not None:
+                    # DuckDB keeps one database instance per file path in a process: while a connection
+                    # to the replaced file is open, connecting again returns that old file's data.
+                    self.con.close()
+                    self.con = None
+                con = duckdb.connect(path, read_only=True)
+                con.execute("set TimeZone = 'UTC'")
+                self.con, self.key = con, (path, version)
+            return self.con
 
 
 @st.cache_resource
-def _connection(path: str, mtime: float) -> duckdb.DuckDBPyConnection:
-    # Keyed by modification time so a newly published copy is picked up without a restart.
-    con = duckdb.connect(path, read_only=True)
-    con.execute("set TimeZone = 'UTC'")
-    return con
+def _published_connection() -> _PublishedConnection:
+    return _PublishedConnection()
 
 
 def connection() -> duckdb.DuckDBPyConnection | None:
-    """Read-only connection to the published copy, or None when nothing is published yet."""
-    path = published_path()
-    if not path.exists():
+    """Read-only connection to the published copy as it is now, or None when nothing is published yet."""
+    version = published_version()
+    if version is None:
         return None
-    return _connection(str(path), path.stat().st_mtime)
+    return _published_connection().get(str(published_path()), version)
+
+
+def _on_published(work: Callable[[duckdb.DuckDBPyConnection], T]) -> T | None:
+    """Run ``work`` on the current connection (None when nothing is published). A session that picked up
+    the connection just before another one replaced it for a new copy retries once, on the new one."""
+    for attempt in range(2):
+        con = connection()
+        if con is None:
+            return None
+        try:
+            return work(con)
+        except duckdb.ConnectionException:
+            if attempt:
+                raise
+    return None
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def _query(sql: str, params: tuple, version: str | None) -> pd.DataFrame:
+    # `version` is only a cache key: a newly published copy has a new one, so nothing older is served.
+    frame = _on_published(lambda con: con.cursor().execute(sql, list(params)).fetch_df())
+    return pd.DataFrame() if frame is None else frame
+
+
 def query(sql: str, params: tuple = ()) -> pd.DataFrame:
-    """Run a read-only query on the published warehouse (cached for five minutes)."""
-    con = connection()
-    if con is None:
-        return pd.DataFrame()
-    return con.cursor().execute(sql, list(params)).fetch_df()
+    """Run a read-only query on the published warehouse (cached for five minutes or until republished)."""
+    return _query(sql, tuple(params), published_version())
 
 
 def has_table(schema: str, name: str) -> bool:
@@ -273,9 +332,70 @@ def campaign_effectiveness() -> pd.DataFrame:
     return query("select * from marts.promotion__campaign_effectiveness order by started_at")
 
 
+# Manifest columns later loaders record, with their types: a warehouse loaded before has them as nulls.
+MANIFEST_LATER_COLUMNS = {"encoding": "varchar", "warnings": "varchar", "rows_erased": "bigint"}
+MANIFEST_ORDER = [
+    "path", "source", "entity", "status", "encoding", "warnings", "rows_read", "rows_loaded",
+    "rows_quarantined", "rows_erased", "error", "loaded_at", "sha256",
+]  # fmt: skip
+
+
+def _manifest_columns() -> list[str]:
+    return list(
+        query(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'ops' and table_name = 'load_manifest' order by ordinal_position"
+        ).get("column_name", [])
+    )
+
+
+def _manifest_column(name: str, present: list[str]) -> str:
+    if name in present:
+        return f'"{name}"'
+    return f'cast(null as {MANIFEST_LATER_COLUMNS[name]}) as "{name}"'
+
+
 def load_manifest() -> pd.DataFrame:
-    """Every landing file with its counts and status."""
-    return query("select * from ops.load_manifest order by source, entity, path")
+    """Every landing file with its status, the encoding it was read with, its schema-drift warnings and its
+    counts (the newer columns are null on a warehouse loaded before the loader recorded them)."""
+    present = _manifest_columns()
+    columns = [
+        _manifest_column(c, present) if c in MANIFEST_LATER_COLUMNS else f'"{c}"' for c in MANIFEST_ORDER
+    ]
+    extra = [c for c in present if c not in MANIFEST_ORDER]
+    select = ", ".join(columns + ['"' + c.replace('"', '""') + '"' for c in extra])
+    return query(f"select {select} from ops.load_manifest order by source, entity, path")
+
+
+def files_with_warnings() -> pd.DataFrame:
+    """The landing files whose columns drifted from their contract, with the warning and the encoding."""
+    present = _manifest_columns()
+    if "warnings" not in present:
+        return pd.DataFrame(columns=["path", "encoding", "warnings"])
+    return query(
+        f"select path, {_manifest_column('encoding', present)}, warnings from ops.load_manifest "
+        "where nullif(trim(warnings), '') is not null order by path"
+    )
+
+
+def load_summary() -> dict:
+    """Files, rows read and quarantined, files rejected, files with schema-drift warnings and rows erased on
+    request; the last two are None on a warehouse loaded before the loader recorded them."""
+    present = _manifest_columns()
+    with_warnings = (
+        "count(*) filter (where nullif(trim(warnings), '') is not null)" if "warnings" in present else "null"
+    )
+    erased = "coalesce(sum(rows_erased), 0)" if "rows_erased" in present else "null"
+    row = query(
+        f"""
+        select count(*) as files, coalesce(sum(rows_read), 0) as rows_read,
+               coalesce(sum(rows_quarantined), 0) as rows_quarantined,
+               count(*) filter (where status = 'rejected') as files_rejected,
+               {with_warnings} as files_with_warnings, {erased} as rows_erased
+        from ops.load_manifest
+        """
+    ).iloc[0]
+    return {k: None if pd.isna(v) else int(v) for k, v in row.items()}
 
 
 def quarantine_by_rule() -> pd.DataFrame:
@@ -306,11 +426,24 @@ def quarantine_rows(table: str, limit: int = 200) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def audience(channel: str, churn_bands: tuple[str, ...], min_clv: float) -> pd.DataFrame:
-    """A consent-respecting audience (the same function ``ecrm audience`` uses)."""
+def _audience(
+    channel: str, churn_bands: tuple[str, ...], min_clv: float, version: str | None
+) -> pd.DataFrame:
     from orchestration.analytics.audiences import build_audience
 
-    con = connection()
-    if con is None:
-        return pd.DataFrame()
-    return build_audience(con, channel=channel, churn_bands=churn_bands or None, min_clv=min_clv)
+    frame = _on_published(
+        lambda con: build_audience(con, channel=channel, churn_bands=churn_bands or None, min_clv=min_clv)
+    )
+    return pd.DataFrame() if frame is None else frame
+
+
+def audience(channel: str, churn_bands: tuple[str, ...], min_clv: float) -> pd.DataFrame:
+    """The customers with consent for ``channel`` in the published copy as it is now (``build_audience``,
+    the same function ``ecrm audience`` exports with)."""
+    return _audience(channel, tuple(churn_bands), float(min_clv), published_version())
+
+
+def audience_csv(channel: str, churn_bands: tuple[str, ...], min_clv: float) -> bytes:
+    """The audience as CSV, built when it is downloaded: a copy published since the page was drawn (with
+    new unsubscribes, say) is the one exported."""
+    return audience(channel, churn_bands, min_clv).to_csv(index=False).encode()

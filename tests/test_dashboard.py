@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 APP = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
@@ -96,3 +97,78 @@ def test_dashboard_serves_figures_in_a_real_browser(published, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+MANIFEST_BEFORE_DRIFT_COLUMNS = """
+    create table ops.load_manifest (
+        path varchar primary key, sha256 varchar, source varchar, entity varchar, rows_read bigint,
+        rows_loaded bigint, rows_quarantined bigint, status varchar, error varchar, loaded_at timestamptz
+    )
+"""
+
+
+def _publish_manifest(published: Path, tmp_path: Path, with_drift_columns: bool) -> None:
+    """Publish a warehouse holding only a load manifest of three files, as loaded before or after the
+    loader recorded each file's encoding, schema-drift warnings and erased rows."""
+    from orchestration.warehouse import publish
+
+    warehouse = tmp_path / ("after" if with_drift_columns else "before") / "ecrm.duckdb"
+    warehouse.parent.mkdir()
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema ops; create schema quarantine")
+        con.execute(MANIFEST_BEFORE_DRIFT_COLUMNS)
+        con.execute(
+            """
+            insert into ops.load_manifest values
+                ('crm/customers/a.csv', 'h1', 'crm', 'customers', 10, 8, 2, 'loaded', null, '2024-06-01'),
+                ('shop/orders/b.csv', 'h2', 'shop', 'orders', 5, 5, 0, 'loaded', null, '2024-06-01'),
+                ('shop/orders/c.csv', 'h3', 'shop', 'orders', 0, 0, 0, 'rejected', 'empty file', '2024-06-01')
+            """
+        )
+        if with_drift_columns:
+            con.execute(
+                "alter table ops.load_manifest add column rows_erased bigint default 0;"
+                "alter table ops.load_manifest add column encoding varchar;"
+                "alter table ops.load_manifest add column warnings varchar;"
+                "update ops.load_manifest set encoding = 'utf-8';"
+                "update ops.load_manifest set encoding = 'cp1252', rows_erased = 3, "
+                "warnings = 'undeclared columns present: loyalty_tier' where path = 'crm/customers/a.csv'"
+            )
+    publish(warehouse, published)
+
+
+def test_data_quality_shows_encodings_warnings_and_erased_rows(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    published = tmp_path / "published" / "ecrm_published.duckdb"
+    monkeypatch.setenv("ECRM_PUBLISHED", str(published))
+    monkeypatch.syspath_prepend(str(APP.parent))
+    page = str(APP.parent / "app_pages" / "data_quality.py")
+
+    # A warehouse loaded before the manifest had the columns: the page works, the figures say "not known".
+    _publish_manifest(published, tmp_path, with_drift_columns=False)
+    at = AppTest.from_file(page, default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Files"], metrics["Rows read"], metrics["Rows quarantined"]) == ("3", "15", "2")
+    assert metrics["Files rejected"] == "1"
+    assert (metrics["Files with warnings"], metrics["Rows erased"]) == ("—", "—")
+    files = at.dataframe[0].value
+    assert {"encoding", "warnings", "rows_erased"} <= set(files.columns)
+    assert files["encoding"].isna().all()
+
+    # The same copy republished by a newer loader: per file encoding and warnings, and the two figures.
+    _publish_manifest(published, tmp_path, with_drift_columns=True)
+    at = AppTest.from_file(page, default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Files with warnings"], metrics["Rows erased"]) == ("1", "3")
+    files = at.dataframe[0].value.set_index("path")
+    assert files.loc["crm/customers/a.csv", "encoding"] == "cp1252"
+    assert files.loc["shop/orders/b.csv", "encoding"] == "utf-8"
+    assert files.loc["crm/customers/a.csv", "warnings"] == "undeclared columns present: loyalty_tier"
+    assert pd.isna(files.loc["shop/orders/b.csv", "warnings"])
+    assert "Schema-drift warnings" in [s.value for s in at.subheader]
+    assert list(at.dataframe[1].value["path"]) == ["crm/customers/a.csv"]

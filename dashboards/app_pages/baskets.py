@@ -7,6 +7,6 @@ st.title("Baskets & bundles")
 queries.notice_missing_sources("shop/order_lines", fills="what sells together")
 if queries.require("ml.association_rules", "ml.bundles", "marts.dim_products"):
     level = st.radio("Rules between", ["product", "category"], horizontal=True)
-    st.dataframe(queries.rules(level), hide_index=True, use_container_width=True)
+    st.dataframe(queries.rules(level), hide_index=True, width="stretch")
     st.subheader("Suggested bundles")
-    st.dataframe(queries.bundles(), hide_index=True, use_container_width=True)
+    st.dataframe(queries.bundles(), hide_index=True, width="stretch")

@@ -8,9 +8,9 @@ st.title("Campaigns")
 queries.notice_missing_sources("marketing/campaigns", "marketing/sends", fills="campaign effectiveness")
 if queries.require("marts.promotion__campaign_effectiveness"):
     eff = queries.campaign_effectiveness()
-    st.dataframe(eff, hide_index=True, use_container_width=True)
+    st.dataframe(eff, hide_index=True, width="stretch")
     if not eff.empty and "uplift" in eff.columns:
         st.plotly_chart(
             px.bar(eff, x="campaign_id", y="uplift", color="channel", title="Uplift vs control"),
-            use_container_width=True,
+            width="stretch",
         )

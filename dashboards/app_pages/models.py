@@ -11,16 +11,16 @@ if queries.require("ml.customer_predictions", "ml.model_quality"):
     if bands.empty:
         st.info("No predictions: the shop's history is too short for the models (see model quality below).")
     else:
-        st.dataframe(bands, hide_index=True, use_container_width=True)
+        st.dataframe(bands, hide_index=True, width="stretch")
         dist = queries.clv_distribution()
         left, right = st.columns(2)
         left.plotly_chart(
             px.histogram(dist, x="clv_12m", nbins=60, title="Predicted 12-month CLV"),
-            use_container_width=True,
+            width="stretch",
         )
         right.plotly_chart(
             px.histogram(dist, x="probability_alive", nbins=40, title="Probability alive"),
-            use_container_width=True,
+            width="stretch",
         )
     st.subheader("Model quality (holdout validation)")
-    st.dataframe(queries.model_quality(), hide_index=True, use_container_width=True)
+    st.dataframe(queries.model_quality(), hide_index=True, width="stretch")

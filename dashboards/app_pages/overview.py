@@ -26,15 +26,15 @@ if queries.require("marts.fct_orders", "marts.customer_360", "marts.dim_products
         px.bar(
             monthly, x="month", y=["revenue", "gross_margin"], barmode="overlay", title="Revenue by month"
         ),
-        use_container_width=True,
+        width="stretch",
     )
 
     dimension = st.radio("Sales by", ["category", "sales_channel", "country", "device"], horizontal=True)
     by = queries.sales_by(dimension)
     left, right = st.columns([2, 3])
-    left.dataframe(by, hide_index=True, use_container_width=True)
-    right.plotly_chart(px.bar(by, x=dimension, y="gross_sales"), use_container_width=True)
+    left.dataframe(by, hide_index=True, width="stretch")
+    right.plotly_chart(px.bar(by, x=dimension, y="gross_sales"), width="stretch")
 
     if dimension == "category" and not by.empty:
         category = st.selectbox("Drill down into a category", by["category"].tolist())
-        st.dataframe(queries.products_in_category(category), hide_index=True, use_container_width=True)
+        st.dataframe(queries.products_in_category(category), hide_index=True, width="stretch")

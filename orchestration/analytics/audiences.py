@@ -1,8 +1,14 @@
 """Marketing audiences that honour consent, with each customer's recommended products.
 
 An audience is a list of customers for one channel (``email`` or ``sms``) chosen by predicted value, churn
-risk and segment. Consent is not optional: only customers whose latest consent for that channel is given
-and who have not unsubscribed are ever returned, and rows without a contact address are dropped.
+risk and segment. Consent is not optional: only customers with consent for that channel are ever returned,
+and rows without a contact address are dropped.
+
+The consent decision is made once, in dbt (``int_customer_profiles_merged``, see DECISIONLOG.md "Consent"):
+``email_opt_in`` and ``sms_opt_in`` of ``marts.customer_360`` already hold the latest statement per channel
+with that channel's unsubscribes applied. This module only selects on them: filtering on ``is_unsubscribed``
+(an unsubscribe from any channel) as well would drop an SMS unsubscriber from e-mail audiences and the
+reverse, against the per-channel rule.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import pandas as pd
 CHANNELS = {
     # channel: (consent column, contact column) in marts.customer_360
     "email": ("email_opt_in", "email"),
-    "sms": ("sms_opt_in", "phone"),
+    "sms": ("sms_opt_in", "phone_e164"),
 }
 
 
@@ -34,7 +40,8 @@ def build_audience(
     if channel not in CHANNELS:
         raise ValueError(f"channel must be one of {sorted(CHANNELS)}, got {channel!r}")
     consent, contact = CHANNELS[channel]
-    where = [f"c.{consent}", f"c.{contact} is not null", "not coalesce(c.is_unsubscribed, false)"]
+    # The channel's consent column is the whole consent rule (see the module docstring).
+    where = [f"coalesce(c.{consent}, false)", f"c.{contact} is not null"]
     params: list = []
     if churn_bands:
         where.append(f"c.churn_band in ({', '.join('?' for _ in churn_bands)})")
