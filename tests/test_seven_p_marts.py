@@ -30,6 +30,10 @@ def marts(pipeline_run):
             "pareto": read("select * from marts.profitability__pareto order by percentile"),
             "codes": read("select * from marts.promotion__discount_codes"),
             "movement": read("select * from marts.profiling__segment_movement"),
+            "habits": read(
+                "select customer_id, preferred_order_weekday, preferred_order_hour from marts.customer_360 "
+                "where is_buyer"
+            ),
             "acquisition": read("select * from marts.profitability__acquisition_channels"),
             "sends": read(
                 "select campaign_id, customer_id, is_control, sent_at from marts.fct_campaign_sends"
@@ -195,3 +199,21 @@ def test_acquisition_channels_reconcile_with_buyers_and_campaign_costs(marts):
     assert uncosted["cac"].isna().all()
     assert uncosted["payback_months"].isna().all()
     assert len(uncosted) > 0
+
+
+def test_preferred_weekday_and_hour_are_the_most_frequent(marts):
+    orders = marts["orders"].copy()
+    if orders["ordered_at"].dt.tz is not None:
+        orders["ordered_at"] = orders["ordered_at"].dt.tz_convert("UTC")
+    orders["weekday"] = orders["ordered_at"].dt.day_of_week + 1  # ISO: Monday = 1
+    orders["hour"] = orders["ordered_at"].dt.hour
+
+    def most_frequent(column: str) -> pd.Series:
+        counts = orders.groupby(["customer_id", column]).size().rename("n").reset_index()
+        counts = counts.sort_values(["customer_id", "n", column], ascending=[True, False, True])
+        return counts.groupby("customer_id")[column].first()
+
+    habits = marts["habits"].set_index("customer_id")
+    assert len(habits) == orders["customer_id"].nunique()
+    assert (habits["preferred_order_weekday"] == most_frequent("weekday").reindex(habits.index)).all()
+    assert (habits["preferred_order_hour"] == most_frequent("hour").reindex(habits.index)).all()

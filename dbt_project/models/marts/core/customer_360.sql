@@ -74,6 +74,34 @@ device_counts as (
 
 ),
 
+-- When a customer usually orders: the most frequent ISO weekday (1 = Monday) and hour of their orders, in
+-- UTC (orders carry no time zone of their own); ties go to the earlier day or hour.
+weekday_counts as (
+
+    select
+        customer_id,
+        extract(isodow from ordered_at) as order_weekday,
+        row_number() over (
+            partition by customer_id order by count(*) desc, extract(isodow from ordered_at)
+        ) as n
+    from orders
+    group by customer_id, extract(isodow from ordered_at)
+
+),
+
+hour_counts as (
+
+    select
+        customer_id,
+        extract(hour from ordered_at) as order_hour,
+        row_number() over (
+            partition by customer_id order by count(*) desc, extract(hour from ordered_at)
+        ) as n
+    from orders
+    group by customer_id, extract(hour from ordered_at)
+
+),
+
 web as (
 
     select
@@ -251,6 +279,8 @@ joined as (
         category_revenue.category as favourite_category,
         channel_counts.sales_channel as preferred_sales_channel,
         device_counts.device as preferred_device,
+        weekday_counts.order_weekday as preferred_order_weekday,
+        hour_counts.order_hour as preferred_order_hour,
         coalesce(web.sessions, 0) as sessions,
         web.last_visit_at,
         coalesce(web.product_views, 0) as product_views,
@@ -297,6 +327,8 @@ joined as (
         on customers.customer_id = category_revenue.customer_id and category_revenue.n = 1
     left join channel_counts on customers.customer_id = channel_counts.customer_id and channel_counts.n = 1
     left join device_counts on customers.customer_id = device_counts.customer_id and device_counts.n = 1
+    left join weekday_counts on customers.customer_id = weekday_counts.customer_id and weekday_counts.n = 1
+    left join hour_counts on customers.customer_id = hour_counts.customer_id and hour_counts.n = 1
     left join web on customers.customer_id = web.customer_id
     left join wishlists on customers.customer_id = wishlists.customer_id
     left join service on customers.customer_id = service.customer_id
@@ -348,6 +380,8 @@ final as (
         favourite_category,
         preferred_sales_channel,
         preferred_device,
+        cast(preferred_order_weekday as integer) as preferred_order_weekday,
+        cast(preferred_order_hour as integer) as preferred_order_hour,
         cast(sessions as bigint) as sessions,
         last_visit_at,
         cast(product_views as bigint) as product_views,
