@@ -30,6 +30,10 @@ def marts(pipeline_run):
             "pareto": read("select * from marts.profitability__pareto order by percentile"),
             "codes": read("select * from marts.promotion__discount_codes"),
             "movement": read("select * from marts.profiling__segment_movement"),
+            "sales": read("select * from marts.performance__sales_monthly"),
+            "lines": read(
+                "select order_id, ordered_at, category, revenue, quantity from marts.fct_order_lines"
+            ),
             "habits": read(
                 "select customer_id, preferred_order_weekday, preferred_order_hour from marts.customer_360 "
                 "where is_buyer"
@@ -217,3 +221,30 @@ def test_preferred_weekday_and_hour_are_the_most_frequent(marts):
     assert len(habits) == orders["customer_id"].nunique()
     assert (habits["preferred_order_weekday"] == most_frequent("weekday").reindex(habits.index)).all()
     assert (habits["preferred_order_hour"] == most_frequent("hour").reindex(habits.index)).all()
+
+
+def test_sales_monthly_sums_to_the_orders_and_compares_months(marts):
+    orders, sales, lines = marts["orders"], marts["sales"], marts["lines"]
+    assert sales["revenue"].sum() == pytest.approx(orders["revenue"].sum(), rel=1e-9)
+    month = (
+        orders["ordered_at"].dt.tz_localize(None)
+        if orders["ordered_at"].dt.tz is None
+        else (orders["ordered_at"].dt.tz_convert("UTC").dt.tz_localize(None))
+    )
+    by_month = orders.groupby(month.dt.to_period("M").dt.to_timestamp())["revenue"].sum()
+    got = sales.groupby(pd.to_datetime(sales["month"]))["revenue"].sum()
+    assert got.to_dict() == pytest.approx(by_month.to_dict())
+    assert sales["units"].sum() == lines["quantity"].sum()
+    first_revenue = (
+        orders.sort_values(["ordered_at", "order_id"]).groupby("customer_id").head(1)["revenue"].sum()
+    )
+    assert sales["new_customer_revenue"].sum() == pytest.approx(first_revenue)
+    # The previous month's figure is that group's revenue one month earlier.
+    keys = ["category", "sales_channel", "country", "rfm_segment"]
+    indexed = sales.assign(month=pd.to_datetime(sales["month"])).set_index(["month", *keys])["revenue"]
+    checked = 0
+    for row in sales[sales["revenue_previous_month"] > 0].head(50).itertuples():
+        earlier = (pd.Timestamp(row.month) - pd.offsets.MonthBegin(1), *(getattr(row, k) for k in keys))
+        assert row.revenue_previous_month == pytest.approx(indexed.loc[earlier])
+        checked += 1
+    assert checked > 0

@@ -16,83 +16,20 @@ orders as (
 
 ),
 
-months as (
-
-    select distinct {{ dbt.date_trunc('month', 'ordered_at') }} as snapshot_month from orders
-
-),
-
-month_ends as (
-
-    select
-        snapshot_month,
-        {{ dbt.dateadd('month', 1, 'snapshot_month') }} as snapshot_end
-    from months
-
-),
-
-data_end as (
-
-    select max(ordered_at) as last_order_at from orders
-
-),
-
-first_orders as (
-
-    select
-        customer_id,
-        min(ordered_at) as first_order_at
-    from orders
-    group by customer_id
-
-),
-
--- One row per customer and month end from the month of their first order on.
-history as (
-
-    select
-        first_orders.customer_id,
-        month_ends.snapshot_month,
-        month_ends.snapshot_end,
-        count(orders.ordered_at) as orders,
-        coalesce(sum(orders.revenue), 0) as revenue,
-        max(orders.ordered_at) as last_order_at
-    from first_orders
-    inner join month_ends on first_orders.first_order_at < month_ends.snapshot_end
-    left join orders
-        on
-            first_orders.customer_id = orders.customer_id
-            and month_ends.snapshot_end > orders.ordered_at
-    group by first_orders.customer_id, month_ends.snapshot_month, month_ends.snapshot_end
-
-),
-
-scored as (
-
-    select
-        customer_id,
-        snapshot_month,
-        snapshot_end,
-        orders,
-        {{ rfm_scores('recency_days', 'orders', 'revenue', partition_by='snapshot_month') }}
-    from (
-        select
-            *,
-            {{ dbt.datediff('last_order_at', 'snapshot_end', 'day') }} as recency_days
-        from history
-    ) as with_recency
-
-),
-
 segments as (
 
     select
         customer_id,
         snapshot_month,
         snapshot_end,
-        {{ rfm_segment('recency_score', rfm_fm_score('frequency_score', 'monetary_score'), 'orders') }}
-            as segment
-    from scored
+        segment
+    from {{ ref('profiling__customer_segments_monthly') }}
+
+),
+
+data_end as (
+
+    select max(ordered_at) as last_order_at from orders
 
 ),
 
