@@ -34,6 +34,16 @@ def marts(pipeline_run):
             "lines": read(
                 "select order_id, ordered_at, category, revenue, quantity from marts.fct_order_lines"
             ),
+            "events": read(
+                "select session_id, customer_id, anonymous_id, event_type, event_at, product_id, search_query "
+                "from marts.fct_web_events"
+            ),
+            "products": read("select product_id, product_name from marts.dim_products"),
+            "wanted": read("select * from marts.product__wishlist_ranking"),
+            "intent": read("select * from marts.prospecting__high_intent_visitors"),
+            "first_ltv": read("select * from marts.product__first_purchase_ltv"),
+            "bundles": read("select * from marts.product__bundles"),
+            "rules_bundles": read("select product_a, product_b from ml.bundles"),
             "habits": read(
                 "select customer_id, preferred_order_weekday, preferred_order_hour from marts.customer_360 "
                 "where is_buyer"
@@ -248,3 +258,64 @@ def test_sales_monthly_sums_to_the_orders_and_compares_months(marts):
         assert row.revenue_previous_month == pytest.approx(indexed.loc[earlier])
         checked += 1
     assert checked > 0
+
+
+def test_wishlist_ranking_counts_people_per_signal_like_pandas(marts):
+    events, wanted = marts["events"].copy(), marts["wanted"].set_index("product_id")
+    events["person"] = events["customer_id"].fillna("anonymous:" + events["anonymous_id"])
+    bought_sessions = set(events.loc[events["event_type"] == "purchase", "session_id"])
+
+    def people(mask) -> pd.Series:
+        return events[mask & events["product_id"].notna()].groupby("product_id")["person"].nunique()
+
+    wish = people(events["event_type"] == "add_to_wishlist")
+    views = people(events["event_type"] == "product_view")
+    abandon = people((events["event_type"] == "add_to_cart") & ~events["session_id"].isin(bought_sessions))
+    assert wish.sum() > 0
+    for expected, column in ((wish, "wishlisters"), (views, "viewers"), (abandon, "cart_abandoners")):
+        got = wanted[column]
+        assert got.to_dict() == expected.reindex(got.index).fillna(0).astype(int).to_dict(), column
+    names = marts["products"].set_index("product_id")["product_name"].str.strip().str.lower()
+    searches = events[(events["event_type"] == "search") & events["search_query"].notna()]
+    queries = searches.assign(q=searches["search_query"].str.strip().str.lower())
+    for product_id in wanted.sort_values("want_rank").index[:5]:
+        name = names[product_id]
+        expected = (
+            queries.loc[queries["q"].str.contains(name, regex=False), "person"].nunique()
+            if len(name) >= 3
+            else 0
+        )
+        assert wanted.loc[product_id, "searchers"] == expected
+    score = wanted["wishlisters"] + wanted["cart_abandoners"] + wanted["searchers"] + 0.1 * wanted["viewers"]
+    assert np.allclose(wanted["want_score"], score)
+    assert list(wanted.sort_values("want_rank")["want_score"]) == sorted(wanted["want_score"], reverse=True)
+
+
+def test_high_intent_visitors_never_bought_after_their_last_intent(marts):
+    intent, orders, events = marts["intent"], marts["orders"], marts["events"]
+    assert len(intent) > 0
+    last_order = orders.groupby("customer_id")["ordered_at"].max()
+    known = intent[intent["customer_id"].notna()]
+    later = known["customer_id"].map(last_order)
+    assert not (later >= known["last_intent_at"]).any()
+    window_start = events["event_at"].max() - pd.Timedelta(days=30)
+    assert (intent["last_intent_at"] > window_start).all()
+    assert ((intent["cart_adds"] > 0) | (intent["wishlist_adds"] > 0) | (intent["searches"] >= 2)).all()
+
+
+def test_first_purchase_ltv_counts_every_buyer_once_per_category(marts):
+    first_ltv, orders = marts["first_ltv"], marts["orders"]
+    categories = first_ltv[first_ltv["level"] == "category"]
+    assert categories["customers"].sum() == orders["customer_id"].nunique()
+    repeaters = (orders.groupby("customer_id").size() > 1).sum()
+    assert (categories["repeat_rate"] * categories["customers"]).sum() == pytest.approx(repeaters)
+    assert (first_ltv["level"] == "product").sum() <= 20
+
+
+def test_bundles_mart_names_every_model_bundle(marts):
+    bundles, model = marts["bundles"], marts["rules_bundles"]
+    assert len(bundles) == len(model)
+    assert set(zip(bundles["product_a"], bundles["product_b"], strict=True)) == set(
+        zip(model["product_a"], model["product_b"], strict=True)
+    )
+    assert bundles["product_a_name"].notna().all()
