@@ -1,7 +1,7 @@
 -- Persistency: how customers move from one order to the next. For every order number n (1st, 2nd, ...):
 -- the customers who placed an n-th order, the share of them who placed an (n+1)-th, and the quartiles of the
 -- days between the two. Customers whose n-th order is recent may still order again, so the share is the
--- share observed up to the last order in the data (documented in DECISIONLOG.md, "Repeat purchase").
+-- share observed up to the last order in the data (DECISIONLOG.md, "Repeat purchase, cohort value, Pareto and discount codes").
 with
 
 orders as (
