@@ -44,6 +44,8 @@ def marts(pipeline_run):
             "first_ltv": read("select * from marts.product__first_purchase_ltv"),
             "bundles": read("select * from marts.product__bundles"),
             "rules_bundles": read("select product_a, product_b from ml.bundles"),
+            "uplift_segments": read("select * from marts.promotion__uplift_by_segment"),
+            "campaign_uplift": read("select * from marts.promotion__campaign_effectiveness"),
             "habits": read(
                 "select customer_id, preferred_order_weekday, preferred_order_hour from marts.customer_360 "
                 "where is_buyer"
@@ -319,3 +321,28 @@ def test_bundles_mart_names_every_model_bundle(marts):
         zip(model["product_a"], model["product_b"], strict=True)
     )
     assert bundles["product_a_name"].notna().all()
+
+
+def _agresti_caffo(xt: int, nt: int, xc: int, nc: int) -> tuple[float, float]:
+    """95 % interval of p_t - p_c with one extra success and failure per arm (Agresti & Caffo 2000)."""
+    pt, pc = (xt + 1) / (nt + 2), (xc + 1) / (nc + 2)
+    se = np.sqrt(pt * (1 - pt) / (nt + 2) + pc * (1 - pc) / (nc + 2))
+    return pt - pc - 1.96 * se, pt - pc + 1.96 * se
+
+
+def test_uplift_by_segment_adds_up_to_the_campaigns_and_uses_the_published_interval(marts):
+    by_segment, campaigns = marts["uplift_segments"], marts["campaign_uplift"].set_index("campaign_id")
+    totals = by_segment.groupby("campaign_id")[
+        ["treated_sends", "control_sends", "treated_conversions"]
+    ].sum()
+    for column in totals.columns:
+        assert (totals[column] == campaigns.loc[totals.index, column]).all(), column
+    for frame in (by_segment, campaigns.reset_index()):
+        both = frame[(frame["treated_sends"] > 0) & (frame["control_sends"] > 0)]
+        assert len(both) > 0
+        for row in both.itertuples():
+            low, high = _agresti_caffo(
+                row.treated_conversions, row.treated_sends, row.control_conversions, row.control_sends
+            )
+            assert (row.uplift_ci_low, row.uplift_ci_high) == pytest.approx((low, high))
+            assert row.is_significant == (low > 0 or high < 0)

@@ -1,13 +1,7 @@
 -- Promotion: per campaign, conversion of the treated against the random control group within the
 -- attribution window (`attribution_days` after the send), the uplift with its 95 % confidence interval,
 -- and what the uplift earned against what the campaign cost.
---   uplift = p_treated - p_control (observed conversion rates)
---   95 % interval: normal approximation for a difference of two independent proportions, with the
---   Agresti-Caffo adjustment (one extra conversion and one extra non-conversion in each arm before the
---   Wald formula; Agresti & Caffo 2000, The American Statistician 54(4)), because control groups are
---   small and often have zero conversions, where the plain Wald interval collapses to a point:
---   p~ = (x + 1) / (n + 2), SE = sqrt(p~_t (1 - p~_t) / (n_t + 2) + p~_c (1 - p~_c) / (n_c + 2)),
---   interval = (p~_t - p~_c) +- 1.96 SE
+--   uplift and its 95 % interval: macros/uplift.sql (Agresti-Caffo adjusted Wald interval)
 --   incremental revenue = (revenue per treated send - revenue per control send) * treated sends
 --   roi = (incremental gross margin - cost) / cost
 with
@@ -72,35 +66,16 @@ rates as (
 
 ),
 
-adjusted as (
-
-    select
-        rates.*,
-        (rates.treated_conversions + 1.0) / (rates.treated_sends + 2) as adjusted_treated_rate,
-        (rates.control_conversions + 1.0) / (rates.control_sends + 2) as adjusted_control_rate
-    from rates
-
-),
-
 uplift as (
 
     select
-        adjusted.*,
-        adjusted.treated_conversion_rate - adjusted.control_conversion_rate as uplift,
-        adjusted.adjusted_treated_rate - adjusted.adjusted_control_rate as adjusted_uplift,
-        case when adjusted.treated_sends > 0 and adjusted.control_sends > 0 then sqrt(
-            adjusted.adjusted_treated_rate
-            * (1 - adjusted.adjusted_treated_rate)
-            / (adjusted.treated_sends + 2)
-            + adjusted.adjusted_control_rate
-            * (1 - adjusted.adjusted_control_rate)
-            / (adjusted.control_sends + 2)
-        ) end as uplift_std_error,
-        (adjusted.treated_revenue_per_send - adjusted.control_revenue_per_send)
-        * adjusted.treated_sends as incremental_revenue,
-        (adjusted.treated_margin_per_send - adjusted.control_margin_per_send)
-        * adjusted.treated_sends as incremental_gross_margin
-    from adjusted
+        rates.*,
+        {{ uplift_columns('rates.treated_conversions', 'rates.treated_sends', 'rates.control_conversions', 'rates.control_sends') }},
+        (rates.treated_revenue_per_send - rates.control_revenue_per_send)
+        * rates.treated_sends as incremental_revenue,
+        (rates.treated_margin_per_send - rates.control_margin_per_send)
+        * rates.treated_sends as incremental_gross_margin
+    from rates
 
 ),
 
@@ -118,14 +93,11 @@ final as (
         cast(control_conversions as bigint) as control_conversions,
         cast(treated_conversion_rate as double) as treated_conversion_rate,
         cast(control_conversion_rate as double) as control_conversion_rate,
-        cast(uplift as double) as uplift,
-        cast(uplift_std_error as double) as uplift_std_error,
-        cast(adjusted_uplift - 1.96 * uplift_std_error as double) as uplift_ci_low,
-        cast(adjusted_uplift + 1.96 * uplift_std_error as double) as uplift_ci_high,
-        coalesce(
-            adjusted_uplift - 1.96 * uplift_std_error > 0 or adjusted_uplift + 1.96 * uplift_std_error < 0,
-            false
-        ) as is_significant,
+        uplift,
+        uplift_std_error,
+        uplift_ci_low,
+        uplift_ci_high,
+        is_significant,
         cast(uplift * treated_sends as double) as incremental_conversions,
         cast(treated_revenue_per_send as double) as treated_revenue_per_send,
         cast(control_revenue_per_send as double) as control_revenue_per_send,
