@@ -38,6 +38,9 @@ class Column:
     allowed: tuple[str, ...] | None = None
     min: float | None = None
     max: float | None = None
+    # A timestamp of something that has happened (an order placed, a return received): a value later than
+    # the load, beyond a tolerance for clock skew, is quarantined under ``not_future:<column>``.
+    not_future: bool = False
 
     @property
     def duckdb_type(self) -> str:
@@ -96,7 +99,7 @@ class Contract:
 
 def _parse(path: Path) -> Contract:
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    known = {"name", "type", "nullable", "description", "format", "allowed", "min", "max"}
+    known = {"name", "type", "nullable", "description", "format", "allowed", "min", "max", "not_future"}
     for c in raw["columns"]:
         # An unquoted comma in a YAML flow mapping silently creates a key: fail loudly instead.
         if set(c) - known:
@@ -113,9 +116,13 @@ def _parse(path: Path) -> Contract:
             allowed=tuple(c["allowed"]) if c.get("allowed") else None,
             min=c.get("min"),
             max=c.get("max"),
+            not_future=bool(c.get("not_future", False)),
         )
         for c in raw["columns"]
     )
+    not_timestamps = [c.name for c in columns if c.not_future and c.type != "timestamp"]
+    if not_timestamps:
+        raise ValueError(f"{path.name}: not_future on non-timestamp column(s) {not_timestamps}")
     unknown = {c.type for c in columns} - DUCKDB_TYPES.keys()
     if unknown:
         raise ValueError(f"{path.name}: unknown column type(s) {sorted(unknown)}")

@@ -68,6 +68,22 @@ def model_eligibility() -> dict[str, int]:
     }
 
 
+def landing_settle_seconds() -> float:
+    """How long a landing file must have gone unmodified before the sensor ``new_landing_files`` starts a
+    run for it (``ECRM_LANDING_SETTLE_SECONDS``, default 60 s): a file still being copied or uploaded is
+    modified all the time, so it waits until it is whole."""
+    return float(os.environ.get("ECRM_LANDING_SETTLE_SECONDS", 60))
+
+
+def default_phone_country() -> str:
+    """Country whose numbering plan reads a phone number of a record without a country
+    (``ECRM_DEFAULT_PHONE_COUNTRY``, ISO 3166-1 alpha-2, default ``DE``, the demo shop's home market).
+
+    Numbers written internationally (``+44 …``, ``00 44 …``) do not need it.
+    """
+    return (os.environ.get("ECRM_DEFAULT_PHONE_COUNTRY") or "DE").strip().upper()
+
+
 def quiet_telemetry() -> None:
     """Turn off every usage report that phones home; start-up can hang on a closed network otherwise."""
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")

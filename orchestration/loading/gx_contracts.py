@@ -10,15 +10,20 @@ opinion.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
 from orchestration.contracts import Contract, load_contracts
 from orchestration.loading.codes import EMAIL_PATTERN, ISO_COUNTRIES, ISO_CURRENCIES
+from orchestration.loading.rules import NOT_FUTURE_TOLERANCE
 
 GX_DIR = Path(__file__).resolve().parents[2] / "data_contracts" / "gx"
 INDEX_COLUMNS = ["_source_file", "_row_number"]
+# The suite parameter a ``not_future`` column is checked against: the validation time plus the loader's
+# tolerance. Validation runs after the load, so a row the loader accepted never fails it.
+LATEST_ALLOWED = "latest_allowed_timestamp"
 _CONTEXT_READY = False
 
 
@@ -47,6 +52,9 @@ def suite_for(contract: Contract):
         if c.allowed:
             suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(column=c.name, value_set=list(c.allowed)))
         if c.format == "email":
+            # The loader asks email-validator; a regex is what GX can check. EMAIL_PATTERN holds for every
+            # address the library accepts and rejects doubled, leading and trailing dots, a missing dot in
+            # the domain, a second @ and whitespace.
             suite.add_expectation(gxe.ExpectColumnValuesToMatchRegex(column=c.name, regex=EMAIL_PATTERN))
         elif c.format == "iso_country":
             suite.add_expectation(
@@ -59,6 +67,10 @@ def suite_for(contract: Contract):
         if c.min is not None or c.max is not None:
             suite.add_expectation(
                 gxe.ExpectColumnValuesToBeBetween(column=c.name, min_value=c.min, max_value=c.max)
+            )
+        if c.not_future:
+            suite.add_expectation(
+                gxe.ExpectColumnValuesToBeBetween(column=c.name, max_value={"$PARAMETER": LATEST_ALLOWED})
             )
     if contract.kind == "event":
         if len(contract.primary_key) == 1:
@@ -111,7 +123,9 @@ def validate_frame(contract: Contract, frame: pd.DataFrame) -> dict:
     )  # fmt: skip
     batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
     result = batch.validate(
-        suite, result_format={"result_format": "COMPLETE", "unexpected_index_column_names": INDEX_COLUMNS}
+        suite,
+        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": INDEX_COLUMNS},
+        expectation_parameters={LATEST_ALLOWED: datetime.now(UTC) + NOT_FUTURE_TOLERANCE},
     )
     failed, failing_rows = [], []
     for r in result.results:
@@ -148,8 +162,12 @@ def contract_reference() -> str:
         ]
         for c in contract.columns:
             rules = []
-            if c.format:
+            if c.format == "phone":
+                rules.append("phone (read as E.164 in staging, never quarantined)")
+            elif c.format:
                 rules.append(f"format {c.format}")
+            if c.not_future:
+                rules.append(f"not after the load (+ {NOT_FUTURE_TOLERANCE.days} day)")
             if c.allowed:
                 rules.append("one of " + ", ".join(f"`{a}`" for a in c.allowed))
             if c.min is not None:

@@ -8,6 +8,14 @@ source as (
 
 ),
 
+-- E.164 of every (phone, country) pair loaded, computed by the loader with libphonenumber's plans for
+-- every country; the record's own country is the key (null: read with the default country).
+phone_numbers as (
+
+    select * from {{ source('ops', 'phone_numbers') }}
+
+),
+
 versions as (
 
     -- The CRM sends repeated exports: the latest change wins, then the latest load, then the file that
@@ -21,11 +29,21 @@ versions as (
 
 latest as (
 
-    select
-        *,
-        {{ phone_parts('phone', 'country') }}
-    from versions
+    select * from versions
     where version_rank = 1
+
+),
+
+with_phones as (
+
+    select
+        latest.*,
+        phone_numbers.phone_e164
+    from latest
+    left join phone_numbers
+        on
+            latest.phone = phone_numbers.phone
+            and latest.country is not distinct from phone_numbers.country
 
 ),
 
@@ -36,7 +54,7 @@ renamed as (
         {{ normalise_name('first_name') }} as first_name,
         {{ normalise_name('last_name') }} as last_name,
         {{ normalise_email('email') }} as email,
-        {{ phone_to_e164() }} as phone_e164,
+        phone_e164,
         nullif(trim(phone), '') as phone_as_entered,
         country,
         {{ normalise_name('region') }} as region,
@@ -47,7 +65,7 @@ renamed as (
         sms_opt_in,
         _source_file
 
-    from latest
+    from with_phones
 
 )
 
