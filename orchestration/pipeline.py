@@ -57,7 +57,10 @@ class RunReport:
             lines += [f"  {i}" for i in self.imports]
             lines += [f"  MISMATCH {m}" for m in self.import_mismatches]
         if self.rows_erased:
-            lines += ["", f"Rows of people erased on request (ecrm forget) kept out of the warehouse: {self.rows_erased:,}"]
+            lines += [
+                "",
+                f"Rows of people erased on request (ecrm forget) kept out of the warehouse: {self.rows_erased:,}",
+            ]
         if self.rejected_files:
             lines += ["", "Rejected files:"] + [f"  {e}" for e in self.rejected_files]
         if self.file_warnings:
