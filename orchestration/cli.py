@@ -2,11 +2,13 @@
 
     ecrm generate [--customers N] [--seed S] [--out DIR] [--clean]
     ecrm import FORMAT PATH... [--landing DIR] [--mapping FILE.yml]
-    ecrm run [--landing DIR] [--warehouse FILE] [--verbose]
+    ecrm run [--landing DIR] [--warehouse FILE] [--verbose] [--wait [SECONDS]]
     ecrm dashboard [--warehouse FILE] [--port 8501]
-    ecrm demo [--customers N] [--port 8501] [--no-serve]
+    ecrm demo [--customers N] [--port 8501] [--no-serve] [--wait [SECONDS]]
     ecrm audience [--channel email|sms] [--churn-band high ...] [--min-clv X] [--segment S ...] [--out FILE]
     ecrm rules INPUT.csv --min-support S --min-confidence C [--max-len K] [--miner auto|fim|mlxtend] --out RULES.csv
+    ecrm forget (--email ADDRESS | --phone NUMBER [--country CC] | --customer-id ID | --source SOURCE --source-id ID)
+                [--dry-run] [--yes] [--reference TEXT] [--landing DIR] [--warehouse FILE] [--exports DIR] [--wait [SECONDS]]
 
 Paths default to the environment (``ECRM_LANDING``, ``ECRM_WAREHOUSE``) and then to ``data/landing`` and
 ``data/warehouse/ecrm.duckdb``.
@@ -81,8 +83,23 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+# Exit code of `ecrm run` and `ecrm demo` when another run holds the warehouse: sysexits' EX_TEMPFAIL
+# ("try again later"), so that a cron wrapper can tell a busy warehouse from a failed run (1).
+EXIT_BUSY = 75
+
+
+def _busy(command: str, exc) -> int:
+    print(
+        f"ecrm {command}: {exc}\nNothing was changed. Wait for that run with `ecrm {command} --wait` "
+        f"(or --wait SECONDS), or try again when it has finished.",
+        file=sys.stderr,
+    )
+    return EXIT_BUSY
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Materialise every asset in dependency order and print what each layer holds."""
+    from orchestration.locking import WarehouseBusy
     from orchestration.pipeline import run_pipeline
 
     landing, _ = _set_paths(args.landing, args.warehouse)
@@ -92,7 +109,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    report = run_pipeline(verbose=args.verbose)
+    try:
+        report = run_pipeline(verbose=args.verbose, wait=args.wait)
+    except WarehouseBusy as exc:
+        return _busy("run", exc)
     print(report.render())
     return 0 if report.success else 1
 
@@ -128,9 +148,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
         print(f"Generating demo data for {args.customers:,} customers ...", flush=True)
         generate(root, customers=args.customers, seed=args.seed)
+    from orchestration.locking import WarehouseBusy
     from orchestration.pipeline import run_pipeline
 
-    report = run_pipeline(verbose=args.verbose)
+    try:
+        report = run_pipeline(verbose=args.verbose, wait=args.wait)
+    except WarehouseBusy as exc:
+        return _busy("demo", exc)
     print(report.render())
     print(f"Demo pipeline finished in {time.perf_counter() - started:.0f} s.")
     if not report.success:
@@ -153,7 +177,11 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
 
 def cmd_audience(args: argparse.Namespace) -> int:
-    """Export a consent-respecting audience with recommended products to CSV."""
+    """Export the customers with consent for one channel, with recommended products, to CSV.
+
+    Consent is the channel's flag in ``marts.customer_360`` (decided in dbt, DECISIONLOG.md "Consent"): an
+    SMS unsubscribe keeps a customer in e-mail audiences and the reverse.
+    """
     from orchestration.analytics.audiences import build_audience
     from orchestration.warehouse import connect
 
@@ -172,6 +200,51 @@ def cmd_audience(args: argparse.Namespace) -> int:
     audience.to_csv(out, index=False)
     print(f"{len(audience):,} customers with {args.channel} consent written to {out}")
     return 0
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    """Erase one person everywhere (GDPR art. 17) and keep them out of later loads; print what was erased.
+
+    Exit codes: 0 erased (or dry run, cancelled, erased before), 1 erased but the rebuild failed or something
+    still names them, 2 the request cannot be carried out as given, 3 no record holds the identifier.
+    """
+    from orchestration.forget import ForgetError, forget
+    from orchestration.locking import WarehouseBusy
+
+    if (args.source is None) != (args.source_id is None):
+        print("ecrm forget: --source and --source-id go together", file=sys.stderr)
+        return 2
+    landing, warehouse = _set_paths(args.landing, args.warehouse)
+    exports = Path(args.exports).resolve() if args.exports else settings.exports_path()
+
+    def confirm(plan) -> bool:
+        print(plan.render().replace("Dry run: nothing was changed.", ""), flush=True)
+        answer = input("Erase this person for good? This cannot be undone. [y/N] ")
+        return answer.strip().lower() in ("y", "yes")
+
+    interactive = not args.yes and not args.dry_run and sys.stdin.isatty()
+    try:
+        report = forget(
+            warehouse, landing, exports, email=args.email, phone=args.phone, customer_id=args.customer_id,
+            source=args.source, source_id=args.source_id, country=args.country, dry_run=args.dry_run,
+            reference=args.reference, verbose=args.verbose, wait=args.wait,
+            confirm=confirm if interactive else None,
+        )  # fmt: skip
+    except WarehouseBusy as exc:
+        return _busy("forget", exc)
+    except ForgetError as exc:
+        print(f"ecrm forget: {exc}", file=sys.stdout if exc.exit_code == 0 else sys.stderr)
+        return exc.exit_code
+    print(report.render())
+    return report.exit_code
+
+
+def _add_wait(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait", nargs="?", type=float, const=True, default=False, metavar="SECONDS",
+        help="if another run holds the warehouse, wait for it (without limit, or at most SECONDS) "
+        f"instead of exiting at once with code {EXIT_BUSY}",
+    )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -210,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--verbose", action="store_true", help="stream Dagster's and dbt's logs instead of progress"
     )
+    _add_wait(r)
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("dashboard", help="serve the management dashboard")
@@ -226,10 +300,14 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument(
         "--verbose", action="store_true", help="stream Dagster's and dbt's logs instead of progress"
     )
+    _add_wait(m)
     m.set_defaults(func=cmd_demo)
 
     a = sub.add_parser("audience", help="export a consent-respecting audience with recommended products")
-    a.add_argument("--channel", choices=["email", "sms"], default="email")
+    a.add_argument(
+        "--channel", choices=["email", "sms"], default="email",
+        help="consent and contact address of this channel only (default email)",
+    )  # fmt: skip
     a.add_argument("--churn-band", action="append", choices=["low", "medium", "high"], help="repeatable")
     a.add_argument("--min-clv", type=float, default=None, help="minimum predicted 12-month value")
     a.add_argument("--segment", action="append", help="RFM segment, repeatable (e.g. champions, at_risk)")
@@ -246,6 +324,44 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--miner", choices=["auto", "fim", "mlxtend"], default="auto")
     b.add_argument("--out", required=True, help="rules CSV to write")
     b.set_defaults(func=cmd_rules)
+
+    f = sub.add_parser(
+        "forget",
+        help="erase a person everywhere (right to be forgotten) and keep them out of later loads",
+        description="Erase one person from raw, quarantine, every mart and model table, the published copy and "
+        "the CSV exports, with every record the identity graph joins to them; later loads drop their rows. "
+        "Exit codes: 0 erased, 1 erased but the rebuild failed or something still names them, 2 the request "
+        "cannot be carried out as given (ambiguous identifier, no warehouse), 3 no record holds the identifier.",
+    )
+    who = f.add_mutually_exclusive_group(required=True)
+    who.add_argument("--email", help="an e-mail address of the person (any case)")
+    who.add_argument(
+        "--phone", help="a phone number of the person, as typed (national numbers: see --country)"
+    )
+    who.add_argument("--customer-id", help="the unified customer id (marts.customer_360.customer_id)")
+    who.add_argument(
+        "--source", choices=["crm", "shop", "shop_guest", "web"], help="a source record, with --source-id"
+    )
+    f.add_argument(
+        "--source-id", help="the record's id in that source (CRM id, shop account, guest e-mail, browser)"
+    )
+    f.add_argument(
+        "--country", help="ISO country to read a national --phone with (default: the default phone country)"
+    )
+    f.add_argument("--dry-run", action="store_true", help="show what would be erased; change nothing")
+    f.add_argument("--yes", action="store_true", help="do not ask for confirmation on a terminal")
+    f.add_argument(
+        "--reference",
+        help="the request's ticket or case number, kept in ops.erasure_log (not the person's name or address)",
+    )
+    f.add_argument("--landing", help="landing folder (env ECRM_LANDING, default data/landing)")
+    f.add_argument("--warehouse", help="DuckDB file (env ECRM_WAREHOUSE, default data/warehouse/ecrm.duckdb)")
+    f.add_argument(
+        "--exports", help="folder of audience exports to clean (env ECRM_EXPORTS, default data/exports)"
+    )
+    f.add_argument("--verbose", action="store_true", help="stream the rebuild's Dagster and dbt logs")
+    _add_wait(f)
+    f.set_defaults(func=cmd_forget)
     return parser
 
 

@@ -96,11 +96,40 @@ def publish(warehouse: Path, published: Path) -> Path:
     """Copy the warehouse to ``published`` atomically, for readers (one DuckDB writer at a time).
 
     Dashboards and notebooks open the copy read-only, so a running pipeline never blocks a manager's page.
+    The copy is crash-safe: a checkpoint first moves everything committed out of DuckDB's write-ahead log
+    (``<warehouse>.wal``, which is not copied) into the file; the file is copied to ``<published>.tmp``,
+    flushed to disk, and renamed over the old copy in one step. A process killed at any point leaves the old
+    copy whole (at worst a stale ``.tmp``, overwritten next time), and a reader that has the old copy open
+    keeps reading it: the rename swaps the name, not the file under the reader.
     """
-    with connect(warehouse) as con:
+    # dbt's subprocess may still be closing the file just after its step reported done: wait for it.
+    with connect(warehouse, wait_seconds=30) as con:
         con.execute("checkpoint")
     published.parent.mkdir(parents=True, exist_ok=True)
-    tmp = published.with_suffix(published.suffix + ".tmp")
-    shutil.copyfile(warehouse, tmp)
+    tmp = published.with_name(published.name + ".tmp")
+    with open(warehouse, "rb") as source, open(tmp, "wb") as target:
+        shutil.copyfileobj(source, target, COPY_CHUNK_BYTES)
+        target.flush()
+        # Without it a power cut just after the rename can leave an empty file under the published name.
+        os.fsync(target.fileno())
     os.replace(tmp, published)
+    _fsync_directory(published.parent)
     return published
+
+
+# 8 MiB reads: a gigabyte warehouse copies in a second or two either way; fewer system calls.
+COPY_CHUNK_BYTES = 8 << 20
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; Windows cannot open a folder and needs nothing)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -4,7 +4,6 @@ Each asset reads marts, calls plain functions from ``orchestration.analytics`` a
 that dbt reads back as a source.
 """
 
-import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pandas as pd
 from orchestration import settings
 from orchestration.analytics import basket, recommend
 from orchestration.assets.dbt import dbt_customer_views
-from orchestration.loading.loader import SUPPORTED_SUFFIXES
+from orchestration.landing_watch import landing_state, run_key_for
 from orchestration.resources import LandingResource, WarehouseResource
 from orchestration.warehouse import publish, replace_table
 
@@ -291,22 +290,19 @@ def published_warehouse(warehouse: WarehouseResource) -> dg.MaterializeResult:
 
 
 def new_landing_files_sensor(job) -> dg.SensorDefinition:
-    """A sensor that starts ``job`` when files in the landing folder are added or changed."""
+    """A sensor that starts ``job`` when landing files are added, changed or removed, once every file has
+    settled (unmodified for ``ECRM_LANDING_SETTLE_SECONDS``; see :mod:`orchestration.landing_watch`)."""
 
     @dg.sensor(job=job, minimum_interval_seconds=60, name="new_landing_files")
     def _sensor(context: dg.SensorEvaluationContext, landing: LandingResource):
-        root = Path(landing.path)
-        files = (
-            sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
-            if root.exists()
-            else []
-        )
-        fingerprint = hashlib.sha256(
-            "\n".join(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files).encode()
-        ).hexdigest()
-        if files and fingerprint != context.cursor:
-            context.update_cursor(fingerprint)
-            yield dg.RunRequest(run_key=fingerprint)
+        state = landing_state(Path(landing.path), settings.landing_settle_seconds())
+        run_key, reason = run_key_for(state, context.cursor)
+        if run_key is None:
+            return dg.SkipReason(reason)
+        # The cursor holds the fingerprint of the files a run was requested for: unchanged files never
+        # start a second run, even after the run key history is cleared.
+        context.update_cursor(run_key)
+        return dg.RunRequest(run_key=run_key, tags={"ecrm/reason": reason})
 
     return _sensor
 

@@ -78,7 +78,13 @@ def discover_files(landing: Path, contracts: dict[str, Contract] | None = None) 
     found: dict[str, list[Path]] = {}
     for name, contract in contracts.items():
         folder = landing / contract.source / contract.entity
-        files = sorted(p for p in folder.glob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
+        # Hidden files (editor and copy leftovers such as .~lock.orders.csv#) are not data; a file still being
+        # copied carries a .part or .tmp suffix, which is not a supported one.
+        files = sorted(
+            p
+            for p in folder.glob("*")
+            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in SUPPORTED_SUFFIXES
+        )
         found[name] = files
     return found
 
