@@ -46,6 +46,11 @@ def marts(pipeline_run):
             "rules_bundles": read("select product_a, product_b from ml.bundles"),
             "uplift_segments": read("select * from marts.promotion__uplift_by_segment"),
             "campaign_uplift": read("select * from marts.promotion__campaign_effectiveness"),
+            "forecast": read("select * from marts.prospecting__forecast_monthly order by months_ahead"),
+            "predictions": read(
+                "select expected_purchases_30d, expected_purchases_90d, expected_order_value "
+                "from ml.customer_predictions where expected_purchases_90d is not null"
+            ),
             "habits": read(
                 "select customer_id, preferred_order_weekday, preferred_order_hour from marts.customer_360 "
                 "where is_buyer"
@@ -346,3 +351,29 @@ def test_uplift_by_segment_adds_up_to_the_campaigns_and_uses_the_published_inter
             )
             assert (row.uplift_ci_low, row.uplift_ci_high) == pytest.approx((low, high))
             assert row.is_significant == (low > 0 or high < 0)
+
+
+def test_forecast_follows_the_acquisition_trend_and_the_customer_models(marts):
+    orders, forecast, predictions = marts["orders"].copy(), marts["forecast"], marts["predictions"]
+    if orders["ordered_at"].dt.tz is not None:
+        orders["ordered_at"] = orders["ordered_at"].dt.tz_convert("UTC").dt.tz_localize(None)
+    orders["month"] = orders["ordered_at"].dt.to_period("M")
+    last = orders["month"].max()
+    first = orders.sort_values(["ordered_at", "order_id"]).groupby("customer_id").head(1)
+    months = sorted(m for m in orders["month"].unique() if last - 12 <= m < last)
+    y = first.groupby("month").size().reindex(months, fill_value=0).to_numpy(dtype=float)
+    x = np.array([(m - last).n for m in months], dtype=float)
+    slope, intercept = np.polyfit(x, y, 1)  # least squares, as regr_slope / regr_intercept
+    sd = np.sqrt(((y - (intercept + slope * x)) ** 2).sum() / (len(y) - 2))
+    assert list(forecast["months_ahead"]) == [1, 2, 3]
+    for k, row in zip((1, 2, 3), forecast.itertuples(), strict=True):
+        expected = max(0.0, intercept + slope * k)
+        assert row.expected_new_customers == pytest.approx(expected, abs=1e-9)
+        assert row.new_customers_high == pytest.approx(expected + 1.96 * sd, abs=1e-9)
+    e30, e90 = predictions["expected_purchases_30d"], predictions["expected_purchases_90d"]
+    assert forecast["expected_repeat_orders"].iloc[0] == pytest.approx(e30.sum())
+    assert forecast["expected_repeat_orders"].iloc[1] == pytest.approx((e90 - e30).sum() / 2)
+    assert forecast["expected_repeat_revenue"].iloc[0] == pytest.approx(
+        (e30 * predictions["expected_order_value"]).sum()
+    )
+    assert (forecast["repeat_orders_low"] <= forecast["expected_repeat_orders"]).all()
