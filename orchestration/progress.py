@@ -24,6 +24,7 @@ from typing import TextIO
 # Dagster logs each step as `STEP_START - Started execution of step "<key>".`; dbt logs `N of M START ...`.
 _STEP_START = re.compile(r'STEP_START - Started execution of step "([^"]+)"')
 _STEP_DONE = re.compile(r'STEP_(SUCCESS|FAILURE) - .*step "([^"]+)"')
+_RUN_SUCCESS = re.compile(r"- RUN_SUCCESS - ")
 _DBT_NODE = re.compile(r"^\s*(\d+) of (\d+) (OK|PASS|WARN|ERROR|FAIL|SKIP)\b")
 
 # The stages shown, in order. A stage's steps come from the job (see ``definitions.stage_steps``); the dbt
@@ -72,6 +73,8 @@ class StageProgress:
         self._current_dbt: str | None = None
         self._offset = 0  # how far the log file has been read
         self._partial = ""  # a last line not yet ended by a line break
+        # The follower thread and __exit__ both read the log: one at a time, so no line is read twice or lost.
+        self._reading = threading.Lock()
 
     def __enter__(self) -> StageProgress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -94,7 +97,9 @@ class StageProgress:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        # No timeout: the thread ends after its current pass over the log, and the display must not be
+        # closed while it is still counting (a long log on a busy machine takes seconds to read).
+        self._thread.join()
         self._read_new()  # whatever was written after the last poll
         self._refresh()
         self.progress.stop()
@@ -106,6 +111,10 @@ class StageProgress:
             time.sleep(0.25)
 
     def _read_new(self) -> None:
+        with self._reading:
+            self._read_new_unlocked()
+
+    def _read_new_unlocked(self) -> None:
         try:
             with self.log_path.open("r", encoding="utf-8", errors="replace") as fh:
                 fh.seek(self._offset)
@@ -136,6 +145,13 @@ class StageProgress:
                 stage.done += 0 if key in DBT_STAGES else 1
                 stage.failed = stage.failed or m.group(1) == "FAILURE"
                 stage.finished = now
+        elif _RUN_SUCCESS.search(line):
+            # A successful run means every step succeeded, also one whose own STEP_SUCCESS line did not reach
+            # the log (seen for the last step of a run now and then): the display follows the run's verdict.
+            for stage in self.stages.values():
+                if stage.total is not None and not stage.failed:
+                    stage.done = stage.total
+                    stage.finished = stage.finished or now
         elif (m := _DBT_NODE.search(line)) and self._current_dbt:
             stage = self.stages[self._current_dbt]
             stage.total = int(m.group(2))
