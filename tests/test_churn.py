@@ -159,6 +159,16 @@ def test_classifier_trains_on_the_past_and_is_scored_on_the_latest_cutoff(kind):
     assert list(scores.index) == list(range(5))
 
 
+@pytest.mark.parametrize("kind", ["hgb", "logistic"])
+def test_a_feature_never_observed_is_left_out_instead_of_failing_the_classifier(kind):
+    # A shop without reviews: the review feature is empty at every cutoff (gradient boosting cannot bin it).
+    features = _labelled_cutoffs(seed=4, n=1000).assign(mean_review_score=np.nan)
+    result = train_churn_classifier(features, "churned", model=kind)
+    assert result.feature_cols == ["signal", "noise", "flag"]
+    assert result.auc > 0.8
+    assert result.predict(features.iloc[:3]).between(0, 1).all()
+
+
 def test_classifier_input_errors():
     features = _labelled_cutoffs(seed=3, n=300)
     with pytest.raises(ValueError, match="at least two values"):

@@ -299,7 +299,8 @@ def train_churn_classifier(
 
     ``features`` has one row per customer and cutoff: ``cutoff_col``, the label (1 = churned) and the
     features, all computed from data up to that cutoff (see :func:`rfm_features`, :func:`churn_labels`).
-    ``feature_cols`` defaults to every other column. ``model`` is ``"hgb"`` (scikit-learn's
+    ``feature_cols`` defaults to every other column; columns without a single value in the training rows are
+    left out (``feature_cols`` of the result lists those used). ``model`` is ``"hgb"`` (scikit-learn's
     HistGradientBoostingClassifier, NaN handled natively) or ``"logistic"`` (median imputation, scaling,
     logistic regression). Features must be numeric or boolean (encode categories upstream). To stay quick
     on large shops, training uses a random sample of at most ``max_train_rows`` rows and permutation
@@ -314,10 +315,12 @@ def train_churn_classifier(
         )
     if feature_cols is None:
         feature_cols = [c for c in features.columns if c not in (label_col, cutoff_col)]
-    feature_cols = list(feature_cols)
     eval_cutoff = cutoffs[-1]
     train = features.loc[features[cutoff_col] != eval_cutoff]
     evaluate = features.loc[features[cutoff_col] == eval_cutoff]
+    # A feature with no value at any training cutoff (reviews in a shop that exports none) carries nothing
+    # to learn, and gradient boosting cannot bin it: leave it out rather than fail the whole classifier.
+    feature_cols = [c for c in feature_cols if train[c].notna().any()]
     y_train = train[label_col].to_numpy(dtype=int)
     y_eval = evaluate[label_col].to_numpy(dtype=int)
     for name, y in (("training", y_train), ("evaluation", y_eval)):

@@ -23,6 +23,9 @@ from orchestration.warehouse import publish, replace_table
 PRODUCT_RULES = {"min_support": 0.002, "min_confidence": 0.2, "max_len": 3}
 CATEGORY_RULES = {"min_support": 0.01, "min_confidence": 0.3, "max_len": 3}
 RECOMMENDATIONS_PER_CUSTOMER = 3
+# Used only when the warehouse has no orders (no cutoffs in marts.customer_churn_features); dbt's
+# ``churn_horizon_days`` is the one setting.
+CHURN_HORIZON_DAYS = 90
 
 ML = "ml"
 
@@ -32,21 +35,30 @@ def ml_key(name: str) -> dg.AssetKey:
     return dg.AssetKey([ML, name])
 
 
-MART = {name: dg.AssetKey(["marts", name]) for name in ("fct_orders", "fct_order_lines", "dim_products")}
+MART = {
+    name: dg.AssetKey(["marts", name])
+    for name in (
+        "fct_orders",
+        "fct_order_lines",
+        "dim_products",
+        "customer_churn_features",
+        "product__customer_categories",
+    )
+}
 
 
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
             ml_key("customer_predictions"),
-            deps=[MART["fct_orders"]],
+            deps=[MART["fct_orders"], MART["customer_churn_features"]],
             kinds={"python", "duckdb"},
             description="Per customer: probability alive, churn risk and band, expected purchases "
             "over 30/90/365 days, expected next order date, revenue- and margin-based 12-month CLV.",
         ),
         dg.AssetSpec(
             ml_key("model_quality"),
-            deps=[MART["fct_orders"]],
+            deps=[MART["fct_orders"], MART["customer_churn_features"]],
             kinds={"python", "duckdb"},
             description="Holdout validation and fit diagnostics of the customer models.",
         ),
@@ -65,9 +77,10 @@ def customer_models(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             "gross_margin - refund_amount as margin from marts.fct_orders"
         ).fetch_df()
         observation_end = orders["ordered_at"].max() if len(orders) else None
+        features, horizon = _churn_features(con)
         predictions, quality, _model, messages = predict_customers(
             orders, observation_end=observation_end, customer_col="customer_id", datetime_col="ordered_at",
-            monetary_col="revenue", margin_col="margin", features=_churn_features(con),
+            monetary_col="revenue", margin_col="margin", features=features, churn_horizon_days=horizon,
             # Weeks at hour resolution: two orders on one day are two purchases (merging them by day biased
             # α by about 5 % on generated data; see DECISIONLOG.md).
             freq="h", freq_multiplier=168,
@@ -88,45 +101,23 @@ def customer_models(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     yield dg.MaterializeResult(asset_key=ml_key("model_quality"), metadata={"dagster/row_count": n_quality})
 
 
-def _churn_features(con):
-    """Web, service, review and marketing features per customer as they stood at a cutoff (no look-ahead)."""
-
-    def at(cutoff) -> pd.DataFrame:
-        return con.execute(
-            """
-            with web as (
-                select customer_id, count(*) as sessions_90d from marts.fct_sessions
-                where started_at < $cutoff and started_at >= $cutoff - interval 90 day group by 1
-            ), service as (
-                select customer_id, count(*) as tickets, avg(satisfaction_score) as mean_satisfaction
-                from marts.fct_support_tickets where opened_at < $cutoff group by 1
-            ), reviews as (
-                select customer_id, avg(score) as mean_review_score
-                from marts.fct_reviews where created_at < $cutoff group by 1
-            ), marketing as (
-                select customer_id, count(*) as campaigns_received,
-                       avg(case when opened_at < $cutoff then 1.0 else 0 end) as open_rate,
-                       max(case when unsubscribed_at < $cutoff then 1 else 0 end) as unsubscribed
-                from marts.fct_campaign_sends where not is_control and sent_at < $cutoff group by 1
-            )
-            select o.customer_id, coalesce(web.sessions_90d, 0) as sessions_90d,
-                   coalesce(service.tickets, 0) as tickets, service.mean_satisfaction,
-                   coalesce(marketing.campaigns_received, 0) as campaigns_received, marketing.open_rate,
-                   coalesce(marketing.unsubscribed, 0) as unsubscribed, reviews.mean_review_score
-            from (select distinct customer_id from marts.fct_orders where ordered_at < $cutoff) o
-            left join web using (customer_id)
-            left join service using (customer_id)
-            left join marketing using (customer_id)
-            left join reviews using (customer_id)
-            """,
-            {
-                "cutoff": pd.Timestamp(cutoff).tz_localize("UTC")
-                if pd.Timestamp(cutoff).tzinfo is None
-                else pd.Timestamp(cutoff)
-            },
-        ).fetch_df()
-
-    return at
+def _churn_features(con) -> tuple[pd.DataFrame, int]:
+    """The churn features of ``marts.customer_churn_features`` (defined in dbt), shaped for
+    ``predict_customers``: one row per customer and cutoff with an ``as_of`` day, and the churn horizon in
+    days that separates the cutoffs (dbt's ``churn_horizon_days``), so the classifier's cutoffs are dbt's."""
+    features = con.execute(
+        "select * exclude (cutoff_role, as_of_date), cast(as_of_date as timestamp) as as_of "
+        "from marts.customer_churn_features"
+    ).fetch_df()
+    cutoffs = con.execute(
+        "select cutoff_role, min(as_of_date) as day from marts.customer_churn_features group by 1"
+    ).fetch_df()
+    days = dict(zip(cutoffs["cutoff_role"], pd.to_datetime(cutoffs["day"]), strict=True))
+    if {"score", "evaluate"} <= days.keys():
+        horizon = int((days["score"] - days["evaluate"]) / pd.Timedelta(days=1))
+    else:
+        horizon = CHURN_HORIZON_DAYS
+    return features, horizon
 
 
 @dg.asset_check(asset=ml_key("model_quality"), name="holdout_error_within_threshold")
@@ -217,7 +208,12 @@ def _rules_table(rules: pd.DataFrame, level: str) -> pd.DataFrame:
 
 @dg.asset(
     key=ml_key("recommendations"),
-    deps=[ml_key("association_rules"), MART["fct_order_lines"], MART["dim_products"]],
+    deps=[
+        ml_key("association_rules"),
+        MART["fct_order_lines"],
+        MART["dim_products"],
+        MART["product__customer_categories"],
+    ],
     group_name="models",
     kinds={"python", "duckdb"},
 )
@@ -229,17 +225,10 @@ def recommendations(warehouse: WarehouseResource) -> dg.MaterializeResult:
             "select distinct o.customer_id, l.product_id from marts.fct_order_lines l "
             "join marts.fct_orders o using (order_id)"
         ).fetch_df()
+        # The favourite category is defined once, in dbt (most revenue; customer_360 shows the same).
         segments = con.execute(
-            """
-            select customer_id, category as segment from (
-                select o.customer_id, p.category,
-                       row_number() over (partition by o.customer_id order by sum(l.quantity) desc, p.category)
-                           as rn
-                from marts.fct_order_lines l join marts.fct_orders o using (order_id)
-                join marts.dim_products p using (product_id)
-                group by o.customer_id, p.category
-            ) where rn = 1
-            """
+            "select customer_id, category as segment from marts.product__customer_categories "
+            "where category_rank = 1"
         ).fetch_df()
         products = con.execute(
             "select product_id, product_name, is_active from marts.dim_products"

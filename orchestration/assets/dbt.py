@@ -7,6 +7,7 @@ the predictions exist. Two definitions make that order explicit instead of relyi
 
 import hashlib
 import os
+import signal
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -82,7 +83,36 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
     # Unit tests check the SQL logic on fixed inputs, not the data: they run in the test suite (`make
     # test`), not in every production build.
     args = ["build", "--exclude-resource-type", "unit_test"]
-    yield from dbt.cli(args, context=context, target_path=_target_path(warehouse.path)).stream()
+    invocation = dbt.cli(args, context=context, target_path=_target_path(warehouse.path))
+    try:
+        yield from invocation.stream()
+    except KeyError as exc:
+        _stop(invocation)
+        node = str(exc.args[0]) if exc.args else ""
+        if node.startswith(("model.", "test.", "seed.", "snapshot.")):
+            # dbt re-parses the project when it starts; Dagster's assets come from the manifest read when the
+            # code location loaded. A model added in between has no asset to report to.
+            raise dg.Failure(
+                f"The dbt project changed while this run was starting ({node} is new): run again to build it."
+            ) from exc
+        raise
+    except BaseException:
+        _stop(invocation)
+        raise
+
+
+def _stop(invocation, grace_seconds: float = 30) -> None:
+    """Stop a dbt process whose events are no longer read, so no dbt keeps writing to the warehouse (and
+    holding DuckDB's lock) after its step, and the run's warehouse lock, are gone."""
+    process = invocation.process
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @dbt_assets(

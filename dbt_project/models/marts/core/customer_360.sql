@@ -39,15 +39,14 @@ purchasing as (
 
 ),
 
-category_revenue as (
+-- The favourite category (most revenue) is defined once, in product__customer_categories.
+favourite_categories as (
 
     select
         customer_id,
-        category,
-        row_number() over (partition by customer_id order by sum(revenue) desc, category) as n
-    from {{ ref('fct_order_lines') }}
-    where category is not null
-    group by customer_id, category
+        category
+    from {{ ref('product__customer_categories') }}
+    where category_rank = 1
 
 ),
 
@@ -276,7 +275,7 @@ joined as (
         purchasing.revenue / nullif(purchasing.orders, 0) as average_order_value,
         purchasing.discount_amount / nullif(purchasing.gross_sales, 0) as discount_share,
         1.0 * purchasing.returned_items / nullif(purchasing.items, 0) as return_rate,
-        category_revenue.category as favourite_category,
+        favourite_categories.category as favourite_category,
         channel_counts.sales_channel as preferred_sales_channel,
         device_counts.device as preferred_device,
         weekday_counts.order_weekday as preferred_order_weekday,
@@ -323,8 +322,8 @@ joined as (
     cross join as_of
     left join purchasing on customers.customer_id = purchasing.customer_id
     left join
-        category_revenue
-        on customers.customer_id = category_revenue.customer_id and category_revenue.n = 1
+        favourite_categories
+        on customers.customer_id = favourite_categories.customer_id
     left join channel_counts on customers.customer_id = channel_counts.customer_id and channel_counts.n = 1
     left join device_counts on customers.customer_id = device_counts.customer_id and device_counts.n = 1
     left join weekday_counts on customers.customer_id = weekday_counts.customer_id and weekday_counts.n = 1
