@@ -52,24 +52,13 @@ favourite_categories as (
 
 channel_counts as (
 
-    select
-        customer_id,
-        sales_channel,
-        row_number() over (partition by customer_id order by count(*) desc, sales_channel) as n
-    from orders
-    group by customer_id, sales_channel
+    {{ most_frequent('orders', 'sales_channel', 'sales_channel') }}
 
 ),
 
 device_counts as (
 
-    select
-        customer_id,
-        device,
-        row_number() over (partition by customer_id order by count(*) desc, device) as n
-    from orders
-    where device is not null
-    group by customer_id, device
+    {{ most_frequent('orders', 'device', 'device', where='device is not null') }}
 
 ),
 
@@ -77,27 +66,13 @@ device_counts as (
 -- UTC (orders carry no time zone of their own); ties go to the earlier day or hour.
 weekday_counts as (
 
-    select
-        customer_id,
-        extract(isodow from ordered_at) as order_weekday,
-        row_number() over (
-            partition by customer_id order by count(*) desc, extract(isodow from ordered_at)
-        ) as n
-    from orders
-    group by customer_id, extract(isodow from ordered_at)
+    {{ most_frequent('orders', 'extract(isodow from ordered_at)', 'order_weekday') }}
 
 ),
 
 hour_counts as (
 
-    select
-        customer_id,
-        extract(hour from ordered_at) as order_hour,
-        row_number() over (
-            partition by customer_id order by count(*) desc, extract(hour from ordered_at)
-        ) as n
-    from orders
-    group by customer_id, extract(hour from ordered_at)
+    {{ most_frequent('orders', 'extract(hour from ordered_at)', 'order_hour') }}
 
 ),
 
@@ -175,12 +150,7 @@ inbound_channels as (
 
 contact_channel_counts as (
 
-    select
-        customer_id,
-        channel,
-        row_number() over (partition by customer_id order by count(*) desc, channel) as n
-    from inbound_channels
-    group by customer_id, channel
+    {{ most_frequent('inbound_channels', 'channel', 'channel') }}
 
 ),
 

@@ -32,7 +32,7 @@ segments as (
 
     select
         customer_id,
-        {{ dbt.dateadd('month', 1, 'snapshot_month') }} as month,
+        applies_to_month as month,
         segment
     from {{ ref('profiling__customer_segments_monthly') }}
 

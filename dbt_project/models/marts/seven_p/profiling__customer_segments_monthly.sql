@@ -94,6 +94,8 @@ final as (
         customer_id,
         cast(snapshot_month as date) as snapshot_month,
         snapshot_end,
+        -- The month this segment is the customer's standing in: the segment known at the month's start.
+        cast({{ dbt.dateadd('month', 1, 'snapshot_month') }} as date) as applies_to_month,
         cast(orders as bigint) as orders,
         cast(revenue as double) as revenue,
         cast(recency_days as bigint) as recency_days,

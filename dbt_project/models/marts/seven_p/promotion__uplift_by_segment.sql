@@ -21,7 +21,7 @@ segments as (
 
     select
         customer_id,
-        {{ dbt.dateadd('month', 1, 'snapshot_month') }} as send_month,
+        applies_to_month as send_month,
         segment
     from {{ ref('profiling__customer_segments_monthly') }}
 
