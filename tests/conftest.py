@@ -8,6 +8,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pytest
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -130,3 +131,22 @@ def olist_run(tmp_path_factory):
         shutil.copy(f, export / f.name)
     reviews = olist_reviews_fixture(export)
     return run_import_into(tmp_path_factory.mktemp("olist"), "olist", [export]), reviews
+
+
+@pytest.fixture
+def con():
+    """An in-memory DuckDB connection in UTC, as the loader's tests need (one per test)."""
+    connection = duckdb.connect()
+    connection.execute("set TimeZone = 'UTC'")
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def landing(tmp_path: Path) -> Path:
+    """A landing folder holding the loader tests' one-product catalogue (modules may define their own)."""
+    from tests.test_loader import PRODUCTS, write
+
+    root = tmp_path / "landing"
+    write(root, "shop/products/products.csv", PRODUCTS)
+    return root

@@ -45,21 +45,6 @@ def write(landing: Path, rel: str, content: str | bytes) -> Path:
     return path
 
 
-@pytest.fixture
-def landing(tmp_path: Path) -> Path:
-    root = tmp_path / "landing"
-    write(root, "shop/products/products.csv", PRODUCTS)
-    return root
-
-
-@pytest.fixture
-def con():
-    connection = duckdb.connect()
-    connection.execute("set TimeZone = 'UTC'")
-    yield connection
-    connection.close()
-
-
 def quarantined(con, table: str) -> dict[int, str]:
     rows = con.execute(f'select _row_number, _rules from quarantine."{table}" order by 1').fetchall()
     return {int(n): rules for n, rules in rows}

@@ -6,32 +6,15 @@ that the very same characters arrive in ``raw``, and that the manifest records t
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import duckdb
 import pytest
 
 from orchestration.loading.loader import load_landing
 from orchestration.pipeline import RunReport, warehouse_summary
-from tests.test_loader import ORDER_HEADER, PRODUCTS, order_row, write
+from tests.test_loader import ORDER_HEADER, order_row, write
 
 MARKER = "Café – 5 €"  # en dash and euro sign: 0x96 and 0x80 in Windows-1252, control characters in Latin-1
 APOSTROPHE = "it’s “fine”"  # curly quotes: 0x92, 0x93, 0x94 in Windows-1252
-
-
-@pytest.fixture
-def landing(tmp_path: Path) -> Path:
-    root = tmp_path / "landing"
-    write(root, "shop/products/products.csv", PRODUCTS)
-    return root
-
-
-@pytest.fixture
-def con():
-    connection = duckdb.connect()
-    connection.execute("set TimeZone = 'UTC'")
-    yield connection
-    connection.close()
 
 
 def orders_text(*rows: tuple[str, str, str], delimiter: str = ",") -> str:

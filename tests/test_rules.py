@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -65,14 +64,6 @@ def customer(shop_customer_id: str, phone: str, country: str = "") -> dict[str, 
         "shop_customer_id": shop_customer_id, "phone": phone, "country": country,
         "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z",
     }  # fmt: skip
-
-
-@pytest.fixture
-def con():
-    connection = duckdb.connect()
-    connection.execute("set TimeZone = 'UTC'")
-    yield connection
-    connection.close()
 
 
 def load_orders(con, tmp_path: Path, rows: list[dict[str, str]]) -> tuple[dict[str, tuple], dict[str, str]]:
