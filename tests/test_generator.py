@@ -326,3 +326,27 @@ def test_campaign_uplift_truth_matches_observed(medium):
     n_t, n_c = (sends.is_control == "false").sum(), (sends.is_control == "true").sum()
     se = np.sqrt(control * (1 - control) / n_c + treated * (1 - treated) / n_t)
     assert abs((treated - control) - expected) < 3.5 * se
+
+
+def test_send_uplift_truth_lists_every_send_and_averages_to_the_campaign_truth(medium):
+    sends = _landing(medium, "marketing/sends")
+    per_send = pd.read_csv(medium / "truth" / "campaign_send_uplift.csv", dtype=str, keep_default_na=False)
+    keys = ["send_id", "campaign_id", "crm_customer_id", "is_control"]
+    pd.testing.assert_frame_equal(per_send[keys], sends[keys])
+    per_send["true_uplift"] = per_send.true_uplift.astype(float)
+    campaigns = pd.read_csv(medium / "truth" / "campaign_uplift.csv").set_index("campaign_id").true_uplift
+    means = per_send.groupby("campaign_id").true_uplift.mean()
+    assert (means - campaigns.loc[means.index]).abs().max() < 1e-6
+    # Zero exactly for people not alive at send (not a buyer, first purchase later, or dropped out before).
+    ident = pd.read_csv(medium / "truth" / "identity.csv", dtype=str)
+    crm = ident[ident.source == "crm"]
+    persons = pd.read_csv(medium / "truth" / "persons.csv", dtype=str, keep_default_na=False).set_index(
+        "person_id"
+    )
+    person = per_send.crm_customer_id.map(dict(zip(crm.source_id, crm.person_id, strict=True)))
+    sent = pd.to_datetime(sends.sent_at)
+    first = pd.to_datetime(person.map(persons.first_purchase_at).replace("", None))
+    drop = pd.to_datetime(person.map(persons.dropout_at).replace("", None))
+    alive = (person.map(persons.is_buyer) == "true") & (first <= sent) & (drop.isna() | (sent < drop))
+    assert alive.any()
+    assert ((per_send.true_uplift > 0) == alive).all()

@@ -16,6 +16,9 @@ Truth files:
 - ``model_params.json``: the true parameters (time unit week; Gamma-Gamma named as in lifetimes: p, q, v).
 - ``planted_associations.csv``: the planted product pairs with their lift and support in the generated orders.
 - ``campaign_uplift.csv``: true uplift per campaign (formula in :mod:`orchestration.demo.marketing`).
+- ``campaign_send_uplift.csv`` (send_id, campaign_id, crm_customer_id, is_control, true_uplift): every
+  targeting (treated send or control hold-out) as in the landing sends files, with that person's true uplift
+  A_i * pi_i * exp(-lambda_i dG_i); its mean per campaign is ``campaign_uplift.csv``.
 - ``campaign_orders.csv`` (order_id, campaign_id): the extra orders a campaign caused.
 - ``bad_rows.csv`` (file, row_number, rule): every noise row, by path relative to the landing folder and
   1-based data row number.
@@ -479,6 +482,18 @@ def _chunk(run: _Run, ci: int, n_b: int, bad: BadRows) -> None:
             f"marketing/sends/sends_{run.camps.campaign_id[c]}.csv",
             sends_t.slice(int(lo), int(hi - lo)),
         )
+    run.truth.append(
+        "campaign_send_uplift.csv",
+        pa.table(
+            {
+                "send_id": sends_t.column("send_id"),
+                "campaign_id": sends_t.column("campaign_id"),
+                "crm_customer_id": sends_t.column("crm_customer_id"),
+                "is_control": sends_t.column("is_control"),
+                "true_uplift": decimals(sends.true_uplift[so]),
+            }
+        ),
+    )
 
     # Web sessions and events.
     utm_src = np.array(

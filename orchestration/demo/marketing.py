@@ -4,7 +4,12 @@ Each campaign targets a random share of the CRM records that exist at send time 
 channel (e-mail needs ``email_opt_in``, SMS ``sms_opt_in``); a person is targeted at most once per campaign. A
 random 10-20 % of the targeted are the control group: recorded, nothing sent, no opens or clicks. A treated
 person who is alive at send time (acquired, not yet dropped out) places one extra order within the 14-day
-attribution window with the campaign's probability ``pi``.
+attribution window with probability ``pi_i``: the campaign's base probability ``pi`` times ``RECENT_FACTOR``
+(2) for someone whose last purchase before the send is at most ``RECENT_DAYS`` (90) days old, else times
+``DORMANT_FACTOR`` (0.4). Recent buyers respond more, so uplift differs between RFM segments beyond alive or
+not (dropped-out people and people not yet acquired have none). Recency is read from the person's own
+purchase process (campaign-induced orders are ignored); ``pi_i`` is a function of the history, not a new
+random draw.
 
 True uplift (written to ``truth/campaign_uplift.csv``) is the expected treated-minus-control difference in the
 share of targeted people placing at least one order within ``w`` = 14 days after ``sent_at`` (cut at the
@@ -12,11 +17,14 @@ observation end). For targeted person i with purchase rate lambda_i (per operati
 A_i and operational length dG_i of the window (the season map G applied to its ends),
 
     P(order | control) = A_i (1 - exp(-lambda_i dG_i))      (BG/NBD: no dropout before the next purchase)
-    P(order | treated) = 1 - (1 - P(order | control)) (1 - A_i pi)
+    P(order | treated) = 1 - (1 - P(order | control)) (1 - A_i pi_i)
 
-so the uplift is the mean over everyone targeted of  A_i * pi * exp(-lambda_i dG_i).
+so the uplift is the mean over everyone targeted of  A_i * pi_i * exp(-lambda_i dG_i). Each targeted
+person's term is written to ``truth/campaign_send_uplift.csv`` (one row per send, control members
+included), so the true uplift of any subgroup (an RFM segment at send time, say) is the mean of its rows;
+the mean per campaign is ``truth/campaign_uplift.csv``.
 
-``pi`` is kept small (0.4-2 %, display 0.2-0.8 %), so campaign-induced orders are about 0.5 % of all orders:
+The base ``pi`` is kept small (0.4-2 %, display 0.2-0.8 %), so campaign-induced orders are about 0.5 % of all orders:
 they fall mostly on alive but nearly dormant buyers (with r = 0.243 most purchase rates are tiny), and at
 1.2 % of orders they already moved BG/NBD estimates of r and alpha fitted on all orders by about 10 %.
 ``truth/campaign_orders.csv`` lists them, so a model can also be validated without them.  First purchases of people
@@ -47,6 +55,12 @@ UTM = {
     "social": ("facebook", "paid_social"),
     "display": ("gdn", "display"),
 }
+# Responsiveness by recent activity: pi_i = pi * RECENT_FACTOR for a person whose last own purchase before
+# the send is at most RECENT_DAYS old, else pi * DORMANT_FACTOR. The two factors average to about 1 over the
+# alive targeted people, so the number of campaign-induced orders stays about what one pi per campaign gave.
+RECENT_DAYS = 90
+RECENT_FACTOR = 2.0
+DORMANT_FACTOR = 0.4
 THEMES = [
     "Spring sale",
     "New arrivals",
@@ -74,7 +88,7 @@ class Campaigns:
     ended_at: np.ndarray
     target_share: np.ndarray
     control_share: np.ndarray
-    extra_prob: np.ndarray  # pi: P(extra order | treated and alive)
+    extra_prob: np.ndarray  # base pi: P(extra order | treated and alive), before the recency factor
     open_rate: np.ndarray
     click_rate: np.ndarray
     unsub_rate: np.ndarray
@@ -129,7 +143,8 @@ class Sends:
     extra_person: np.ndarray  # local buyer index of extra orders
     extra_at: np.ndarray
     extra_campaign: np.ndarray
-    uplift_sum: np.ndarray  # per campaign: sum over targeted of A * pi * exp(-lambda dG)
+    true_uplift: np.ndarray  # per send: A * pi_i * exp(-lambda dG), the person's true uplift
+    uplift_sum: np.ndarray  # per campaign: sum over targeted of A * pi_i * exp(-lambda dG)
     targeted: np.ndarray  # per campaign: number targeted
     treated: np.ndarray  # per campaign: number treated
 
@@ -159,8 +174,11 @@ def simulate_sends(
             "xp",
             "xa",
             "xc",
+            "true_uplift",
         )
     }
+    # Key of every own purchase, sorted like the purchases (owner, then time): finds the last one before t.
+    purchase_key = (buyers.purchase_owner.astype(np.int64) << 32) + buyers.purchase_at
     uplift_sum = np.zeros(len(camps))
     targeted_n = np.zeros(len(camps), dtype=np.int64)
     treated_n = np.zeros(len(camps), dtype=np.int64)
@@ -192,8 +210,12 @@ def simulate_sends(
         dg = (
             season.to_operational(window_end - C.OBS_START) - season.to_operational(sent - C.OBS_START)
         ) / C.WEEK
-        pi = camps.extra_prob[c]
-        uplift_sum[c] += float(np.sum(alive * pi * np.exp(-buyers.lam[bp] * dg)))
+        last = np.searchsorted(purchase_key, (bp.astype(np.int64) << 32) + sent, side="left") - 1
+        has_last = is_buyer & (last >= 0) & (buyers.purchase_owner[np.maximum(last, 0)] == bp)
+        recent = has_last & (buyers.purchase_at[np.maximum(last, 0)] >= sent - RECENT_DAYS * C.DAY)
+        pi = camps.extra_prob[c] * np.where(recent, RECENT_FACTOR, DORMANT_FACTOR)
+        true_uplift = alive * pi * np.exp(-buyers.lam[bp] * dg)
+        uplift_sum[c] += float(np.sum(true_uplift))
         targeted_n[c] += m
         treated_n[c] += int((~control).sum())
         convert = alive & ~control & (rng.random(m) < pi) & (window_end > sent + 3600)
@@ -235,6 +257,7 @@ def simulate_sends(
         out["record"].append(rec)
         out["is_control"].append(control)
         out["sent_at"].append(sent)
+        out["true_uplift"].append(true_uplift)
         out["unsub"].append(unsub)
         out["xp"].append(person[convert])
         out["xa"].append(extra_at[convert])
@@ -253,6 +276,7 @@ def simulate_sends(
         extra_person=cat["xp"].astype(np.int64),
         extra_at=cat["xa"].astype(np.int64),
         extra_campaign=cat["xc"].astype(np.int64),
+        true_uplift=cat["true_uplift"].astype(np.float64),
         uplift_sum=uplift_sum,
         targeted=targeted_n,
         treated=treated_n,
