@@ -18,7 +18,14 @@ Part 2 (recovery): 50,000 customers are simulated as *transactions* and go throu
 ROC AUC ≥ 0.85. More seeds are fitted (summary + fit only) to show the spread, and the same customers are
 fitted at hour resolution to show how much merging same-day purchases moves α.
 
-Prints Markdown tables and writes benchmarks/results/clv.json.
+Part 3 (ranges): the same kind of 1,000,000 customers; timed: ``purchase_interval`` (80 % range of the
+purchases in the next 90 days, exact PMF per unique row) and ``value_interval`` (80 % range of the 12-month
+value, Monte Carlo per unique row), for BG/NBD; with ``--pareto`` also the Pareto/NBD fit and ranges. Then
+the honesty figures on CDNOW 39/39 weeks (CDNOW_master, day resolution): the share of customers whose holdout
+purchases fall inside their 80 % range, its mean width and the model's own expected coverage, for both
+models, and the automatic model choice on that split. ``--only-ranges`` runs just this part.
+
+Prints Markdown tables and writes benchmarks/results/clv.json (``--only-ranges``: clv_ranges.json).
 """
 
 from __future__ import annotations
@@ -33,9 +40,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from orchestration.analytics.clv import fit_clv, rfm_summary
+from orchestration.analytics.clv import calibration_and_holdout_summary, fit_clv, rfm_summary
 from orchestration.analytics.clv_simulation import simulate_transactions
 from orchestration.analytics.customer_models import predict_customers
+from orchestration.analytics.validation import holdout_metrics, holdout_predictions
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "clv.json"
@@ -172,6 +180,119 @@ def recovery(n: int, extra_seeds: int) -> dict:
     }
 
 
+def ranges(n: int, n_samples: int, pareto: bool) -> dict:
+    transactions, _ = simulate_transactions(
+        n, **TRUTH, **VALUE_TRUTH, observation_end=END, history_days=HISTORY_DAYS, seed=1
+    )
+    summary = rfm_summary(
+        transactions, "customer_id", "ordered_at", "revenue", observation_end=END, freq="D", freq_multiplier=7
+    )
+    del transactions
+    unique_rows = len(summary[["frequency", "recency", "T"]].drop_duplicates())
+    unique_value_rows = len(summary[["frequency", "recency", "T", "monetary_value"]].drop_duplicates())
+    out: dict = {
+        "customers": n,
+        "unique_rows": unique_rows,
+        "unique_value_rows": unique_value_rows,
+        "n_samples": n_samples,
+    }
+    models = ["bgnbd", "pareto_nbd"] if pareto else ["bgnbd"]
+    for name in models:
+        model, fit_s = _timed(fit_clv, summary, model=name)
+        purchases, purchase_s = _timed(model.purchase_interval, summary, 90 / 7, 0.8)
+        values, value_s = _timed(model.value_interval, summary, 12, 0.8, n_samples=n_samples)
+        out[name] = {
+            "fit_s": fit_s,
+            "purchase_interval_90d_s": purchase_s,
+            "value_interval_12m_s": value_s,
+            "mean_purchases_90d_low": float(purchases["low"].mean()),
+            "mean_purchases_90d_high": float(purchases["high"].mean()),
+            "mean_expected_purchases_90d": float(model.expected_purchases(summary, 90 / 7).mean()),
+            "mean_clv_12m_low": float(values["low"].mean()),
+            "mean_clv_12m_high": float(values["high"].mean()),
+            "mean_clv_12m": float(model.clv(summary).mean()),
+        }
+    out["cdnow"] = cdnow_ranges()
+    return out
+
+
+def cdnow_ranges() -> dict:
+    from importlib.resources import files
+
+    master = pd.read_csv(
+        files("lifetimes") / "datasets" / "CDNOW_master.txt",
+        sep=r"\s+",
+        dtype={"customer_id": str, "date": str},
+    )
+    master["date"] = pd.to_datetime(master["date"], format="%Y%m%d")
+    out: dict = {"customers": int(master["customer_id"].nunique())}
+    for name in ("bgnbd", "pareto_nbd"):
+        holdout, _ = holdout_predictions(
+            master, "customer_id", "date", None, "1997-09-30", "1998-06-30", model=name, interval_level=0.8
+        )
+        figures = holdout_metrics(holdout).query("segment == 'all'").set_index("metric")["value"]
+        out[name] = {
+            k: float(figures[k])
+            for k in (
+                "interval_coverage_80",
+                "interval_mean_width_80",
+                "interval_expected_coverage_80",
+                "interval_coverage_gap_80",
+                "interval_share_zero_width_80",
+                "purchases_mae",
+                "purchases_rmse",
+                "predicted_total_purchases",
+                "actual_total_purchases",
+            )
+        }
+    cal = calibration_and_holdout_summary(
+        master, "customer_id", "date", "1997-09-30", "1998-06-30", freq="D", freq_multiplier=7
+    )
+    full = rfm_summary(
+        master, "customer_id", "date", observation_end="1998-06-30", freq="D", freq_multiplier=7
+    )
+    choice = fit_clv(full, model="auto", holdout=cal).diagnostics["model_choice"]
+    out["auto_choice"] = choice["chosen"]
+    out["auto_holdout_mae"] = {k: v.get("holdout_mae") for k, v in choice["candidates"].items()}
+    return out
+
+
+def _print_ranges(result: dict) -> None:
+    r = result
+    print(
+        f"\n### Ranges: {r['customers']:,} customers ({r['unique_rows']:,} unique (x, t_x, T) rows, "
+        f"{r['unique_value_rows']:,} with the value; {r['n_samples']} draws per row for the value)\n"
+    )
+    print(
+        "| model | fit s | purchase_interval 90 d s | value_interval 12 m s | mean 90 d range | mean 12 m range |"
+    )
+    print("|---|---:|---:|---:|---|---|")
+    for name in ("bgnbd", "pareto_nbd"):
+        if name not in r:
+            continue
+        m = r[name]
+        print(
+            f"| {name} | {m['fit_s']:.1f} | {m['purchase_interval_90d_s']:.1f} | {m['value_interval_12m_s']:.1f} "
+            f"| {m['mean_purchases_90d_low']:.2f}–{m['mean_purchases_90d_high']:.2f} "
+            f"(mean {m['mean_expected_purchases_90d']:.2f}) | {m['mean_clv_12m_low']:.0f}–"
+            f"{m['mean_clv_12m_high']:.0f} (CLV {m['mean_clv_12m']:.0f}) |"
+        )
+    c = r["cdnow"]
+    print(f"\n### CDNOW 39/39 weeks, {c['customers']:,} customers, day resolution: 80 % purchase ranges\n")
+    print("| model | coverage | model-expected coverage | gap | mean width | [k, k] ranges | holdout MAE |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name in ("bgnbd", "pareto_nbd"):
+        m = c[name]
+        print(
+            f"| {name} | {m['interval_coverage_80']:.3f} | {m['interval_expected_coverage_80']:.3f} | "
+            f"{m['interval_coverage_gap_80']:+.3f} | {m['interval_mean_width_80']:.2f} | "
+            f"{m['interval_share_zero_width_80']:.1%} | {m['purchases_mae']:.4f} |"
+        )
+    print(
+        f"\nfit_clv(model='auto') on this split chooses: {c['auto_choice']} (holdout MAE {c['auto_holdout_mae']})"
+    )
+
+
 def _print(speed_result: dict, recovery_result: dict) -> None:
     s = speed_result
     print(f"\n### Speed: {s['customers']:,} customers, {s['orders']:,} orders (day resolution in weeks)\n")
@@ -232,12 +353,26 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=None, help="customers for the speed part")
     parser.add_argument("--recovery-customers", type=int, default=50_000)
     parser.add_argument("--seeds", type=int, default=4, help="extra seeds for the recovery spread")
+    parser.add_argument("--only-ranges", action="store_true", help="run only part 3 (ranges)")
+    parser.add_argument("--skip-ranges", action="store_true", help="skip part 3 (ranges)")
+    parser.add_argument("--pareto", action="store_true", help="part 3 also for Pareto/NBD (slow fit)")
+    parser.add_argument("--samples", type=int, default=500, help="Monte-Carlo draws per row for value ranges")
     args = parser.parse_args()
     n = args.customers or (100_000 if args.quick else 1_000_000)
 
+    ranges_result = None if args.skip_ranges else ranges(n, args.samples, args.pareto)
+    if args.only_ranges:
+        _print_ranges(ranges_result)
+        target = RESULTS.with_name("clv_ranges.json")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(ranges_result, indent=2, default=float) + "\n", encoding="utf-8")
+        print(f"\nwrote {target.relative_to(ROOT)}")
+        return
     speed_result = speed(n)
     recovery_result = recovery(args.recovery_customers, args.seeds)
     _print(speed_result, recovery_result)
+    if ranges_result is not None:
+        _print_ranges(ranges_result)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
         json.dumps(
@@ -246,6 +381,7 @@ def main() -> None:
                 "machine": platform.machine(),
                 "speed": speed_result,
                 "recovery": recovery_result,
+                "ranges": ranges_result,
             },
             indent=2,
             default=float,

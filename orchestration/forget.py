@@ -156,6 +156,7 @@ class ErasureReport:
     derived: dict[str, int] = field(default_factory=dict)  # dbt tables naming them before the rebuild
     exports: dict[str, int] = field(default_factory=dict)  # export file -> rows
     exports_unchecked: list[str] = field(default_factory=list)
+    audit_entries: int = 0  # entries of the dashboard's access log naming the person (identifiers replaced)
     manifest_files: int = 0
     rebuilt: bool | None = None
     rebuild_seconds: float = 0.0
@@ -212,6 +213,8 @@ class ErasureReport:
                 lines.append(f"    {name}: {detail}")
         if self.exports:
             lines.append("    exports: " + ", ".join(f"{f} {n:,}" for f, n in sorted(self.exports.items())))
+        if self.audit_entries:
+            lines.append(f"    access log entries naming them (identifiers replaced): {self.audit_entries:,}")
         if self.exports_unchecked:
             lines.append("  export files not read (not CSV): " + ", ".join(self.exports_unchecked))
         if self.dry_run:
@@ -627,6 +630,60 @@ def scrub_exports(exports: Path, values: set[str], write: bool = True) -> tuple[
     return found, unchecked
 
 
+ERASED_MARK = "[erased]"
+
+
+def _names_person(text: str, lowered: set[str], digit_forms: set[str]) -> bool:
+    """Whether ``text`` (a search typed in the dashboard, an id) names one of the person's values: contains
+    one, or is a part of one at least four characters long (a search for ``anna.sch`` names
+    ``anna.schmidt@...``); phones compared by their digits, without a leading trunk zero."""
+    low = text.strip().lower()
+    if not low:
+        return False
+    if any(v in low or (len(low) >= 4 and low in v) for v in lowered):
+        return True
+    # A national form (0151 ...) has the trunk zero where the E.164 form has the country code.
+    digits = "".join(ch for ch in low if ch.isdigit()).lstrip("0")
+    return len(digits) >= 6 and any(digits in d or d in digits for d in digit_forms)
+
+
+def scrub_audit_log(path: Path, values: set[str], write: bool = True) -> int:
+    """Entries of the dashboard's access log (``ECRM_AUDIT_LOG``) that name the person, with what names them
+    replaced by ``[erased]`` when ``write``; returns how many entries do.
+
+    DECISION: the entries stay (who looked at or exported customer data, and when, is the accountability
+    record the log exists for), but the person's identifiers in them (the text searched, their customer and
+    source ids) do not: after an erasure the log cannot tell who was looked up. The file is replaced
+    atomically; an entry appended by a dashboard at that very moment can be lost.
+    """
+    if not path.is_file():
+        return 0
+    lowered = {v.strip().lower() for v in values if v and v.strip()}
+    digit_forms = {d for d in ("".join(ch for ch in v if ch.isdigit()) for v in lowered) if len(d) >= 6}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    out, changed = [], 0
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            out.append(line)
+            continue
+        hit = False
+        searched = entry.get("searched")
+        if isinstance(searched, str) and _names_person(searched, lowered, digit_forms):
+            entry["searched"], hit = ERASED_MARK, True
+        ids = [str(c) for c in entry.get("customer_ids") or []]
+        if any(c.lower() in lowered for c in ids):
+            entry["customer_ids"], hit = [ERASED_MARK if c.lower() in lowered else c for c in ids], True
+        changed += hit
+        out.append(json.dumps(entry, ensure_ascii=False, default=str) if hit else line)
+    if changed and write:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(f"{line}\n" for line in out), encoding="utf-8")
+        os.replace(tmp, path)
+    return changed
+
+
 def compact(warehouse: Path) -> None:
     """Rewrite the warehouse file with live rows only (``COPY FROM DATABASE`` into a new file, then swap), so
     that deleted rows and freed blocks do not keep erased values in its bytes. Tables, views, constraints and
@@ -845,6 +902,7 @@ def forget(
             )
             report.derived = find_identifiers(con, derived_schemas, views=False)
             report.exports, report.exports_unchecked = scrub_exports(exports, values, write=False)
+            report.audit_entries = scrub_audit_log(settings.audit_log_path(), values, write=False)
             report.ml = find_identifiers(con, ("ml",), views=False)
             report.ops = find_identifiers(con, ("ops",), views=False)
             if dry_run:
@@ -870,6 +928,7 @@ def forget(
             report.failed_steps = [f"{type(exc).__name__}: {exc}"]
         report.rebuild_seconds = time.perf_counter() - rebuild_started
         report.exports, report.exports_unchecked = scrub_exports(exports, values, write=True)
+        report.audit_entries = scrub_audit_log(settings.audit_log_path(), values, write=True)
 
         distinct = [(v,) for v in sorted(values)]
         with connect(warehouse, wait_seconds=DBT_EXIT_SECONDS) as con:

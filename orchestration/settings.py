@@ -18,6 +18,8 @@ DEFAULTS = {
     "ECRM_LANDING": "data/landing",
     "ECRM_WAREHOUSE": "data/warehouse/ecrm.duckdb",
     "ECRM_EXPORTS": "data/exports",
+    "ECRM_AUDIENCES": "data/audiences",
+    "ECRM_AUDIT_LOG": "data/audit/access.jsonl",
 }
 
 
@@ -48,6 +50,29 @@ def published_path(warehouse: Path | None = None) -> Path:
 def exports_path() -> Path:
     """Where audience exports are written (``ECRM_EXPORTS``, default ``data/exports``)."""
     return _path("ECRM_EXPORTS")
+
+
+def audiences_path() -> Path:
+    """Where saved audiences are kept, one ``<name>.yml`` each (``ECRM_AUDIENCES``, default ``data/audiences``)."""
+    return _path("ECRM_AUDIENCES")
+
+
+def audit_log_path() -> Path:
+    """The append-only JSON-lines log of customer lookups and exports (``ECRM_AUDIT_LOG``, default
+    ``data/audit/access.jsonl``)."""
+    return _path("ECRM_AUDIT_LOG")
+
+
+def dashboard_role() -> str:
+    """The dashboard's role (``ecrm dashboard --role`` / ``ECRM_DASHBOARD_ROLE``): ``analyst`` sees e-mail
+    addresses and phone numbers in clear; anything else, or nothing, is ``manager``, who sees them masked."""
+    value = (os.environ.get("ECRM_DASHBOARD_ROLE") or "manager").strip().lower()
+    return value if value in ("manager", "analyst") else "manager"
+
+
+def dashboard_user() -> str | None:
+    """Who uses the dashboard, for the audit log (``ecrm dashboard --user`` / ``ECRM_DASHBOARD_USER``)."""
+    return (os.environ.get("ECRM_DASHBOARD_USER") or "").strip() or None
 
 
 def dbt_executable() -> str:

@@ -17,7 +17,10 @@ ML_TABLES = {
         customer_id varchar, frequency double, recency double, "T" double, monetary_value double,
         probability_alive double, expected_purchases_30d double, expected_purchases_90d double,
         expected_purchases_365d double, expected_order_value double, clv_12m double, clv_margin_12m double,
-        churn_risk double, churn_band varchar, expected_next_order_date date, predicted_at timestamptz
+        churn_risk double, churn_band varchar, churn_model varchar, expected_next_order_date date,
+        predicted_at timestamptz,
+        expected_purchases_90d_low double, expected_purchases_90d_high double, clv_12m_low double,
+        clv_12m_high double
     """,
     "recommendations": """
         customer_id varchar, rank integer, product_id varchar, score double, reason varchar, source varchar
@@ -67,10 +70,22 @@ def connect(path: Path | str, read_only: bool = False, wait_seconds: float = 0.0
 
 
 def ensure_ml_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the ``ml`` schema and its tables if missing."""
+    """Create the ``ml`` schema and its tables if missing, and add columns a newer release declares to the
+    tables of an older warehouse (null until the models run again)."""
     con.execute("create schema if not exists ml")
     for name, columns in ML_TABLES.items():
         con.execute(f"create table if not exists ml.{name} ({columns})")
+        present = {
+            c
+            for (c,) in con.execute(
+                "select column_name from information_schema.columns where table_schema = 'ml' and table_name = ?",
+                [name],
+            ).fetchall()
+        }
+        for column in (c.strip() for c in columns.split(",")):
+            column_name, column_type = column.split()[0], " ".join(column.split()[1:])
+            if column_name.strip('"') not in present:
+                con.execute(f"alter table ml.{name} add column {column_name} {column_type}")
 
 
 def replace_table(con: duckdb.DuckDBPyConnection, schema: str, name: str, frame) -> int:
@@ -84,7 +99,9 @@ def replace_table(con: duckdb.DuckDBPyConnection, schema: str, name: str, frame)
             # By name, so a model may add or omit columns; what it omits is null.
             select = ", ".join(f'"{c}"' if c in frame.columns else f'null as "{c}"' for c in cols)
             con.execute(f"delete from ml.{name}")
-            con.execute(f"insert into ml.{name} select {select} from _ecrm_frame")
+            # Columns named, as a table from an older release has its added columns at the end.
+            names = ", ".join(f'"{c}"' for c in cols)
+            con.execute(f"insert into ml.{name} ({names}) select {select} from _ecrm_frame")
         else:
             con.execute(f"create or replace table {schema}.{name} as select * from _ecrm_frame")
     finally:

@@ -143,3 +143,14 @@ def test_customer_360_favourite_category_is_the_categories_mart_rank_one(facts):
     shown = facts["favourite"].set_index("customer_id")["favourite_category"]
     assert shown.dropna().sort_index().equals(top.sort_index().rename("favourite_category"))
     assert shown.isna().sum() == len(shown) - len(top)
+
+
+def test_the_churn_classifier_is_trained_on_the_dbt_features(pipeline_run):
+    # The demo exports no reviews: an empty feature must not make the classifier fall back to BG/NBD silently.
+    with duckdb.connect(str(pipeline_run.published), read_only=True) as con:
+        models = {m for (m,) in con.execute("select distinct model from ml.model_quality").fetchall()}
+        empty_reviews = con.execute(
+            "select count(mean_review_score) from marts.customer_churn_features"
+        ).fetchone()
+    assert empty_reviews == (0,)
+    assert "churn_classifier" in models

@@ -48,6 +48,12 @@ __all__ = [
 # names ("Jam, strawberry") and would clash with arules' "{a,b}" notation, a spaced pipe rarely does.
 ITEM_SEPARATOR = " | "
 
+# The pipeline's thresholds (the ``basket_rules`` asset and the notebooks use these), chosen for shops of a
+# few thousand orders a month: a product pair must appear in at least 0.2% of orders to be a rule (0.1% at
+# category level would be every pair) and hold in a fifth of the antecedent's baskets.
+PIPELINE_PRODUCT_RULES = {"min_support": 0.002, "min_confidence": 0.2, "max_len": 3}
+PIPELINE_CATEGORY_RULES = {"min_support": 0.01, "min_confidence": 0.3, "max_len": 3}
+
 RULE_COLUMNS = [
     "antecedents",
     "consequents",

@@ -318,9 +318,6 @@ def train_churn_classifier(
     eval_cutoff = cutoffs[-1]
     train = features.loc[features[cutoff_col] != eval_cutoff]
     evaluate = features.loc[features[cutoff_col] == eval_cutoff]
-    # A feature with no value at any training cutoff (reviews in a shop that exports none) carries nothing
-    # to learn, and gradient boosting cannot bin it: leave it out rather than fail the whole classifier.
-    feature_cols = [c for c in feature_cols if train[c].notna().any()]
     y_train = train[label_col].to_numpy(dtype=int)
     y_eval = evaluate[label_col].to_numpy(dtype=int)
     for name, y in (("training", y_train), ("evaluation", y_eval)):
@@ -332,7 +329,11 @@ def train_churn_classifier(
     rng = np.random.default_rng(random_state)
     estimator = _make_estimator(model, random_state)
     fit_rows = _sample(len(train), max_train_rows, rng)
-    estimator.fit(_design_matrix(train.iloc[fit_rows], feature_cols), y_train[fit_rows])
+    # A feature with no value in the rows trained on (reviews in a shop that exports none) carries nothing to
+    # learn, and gradient boosting cannot bin it: leave it out rather than fail the whole classifier.
+    fit_frame = train.iloc[fit_rows]
+    feature_cols = [c for c in feature_cols if fit_frame[c].notna().any()]
+    estimator.fit(_design_matrix(fit_frame, feature_cols), y_train[fit_rows])
     X_eval = _design_matrix(evaluate, feature_cols)
     prob = estimator.predict_proba(X_eval)[:, 1]
     metrics = churn_metrics(y_eval, prob, n_bins)

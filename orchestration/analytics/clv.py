@@ -9,9 +9,22 @@ Models
   analysis", JMR 42(4), 415-430; Fader & Hardie 2013, note 025): the value of a customer's transactions
   is Gamma(p, ν) with ν ~ Gamma(q, v), independent of the transaction process.
 
-Both are fitted with ``lifetimes`` (0.11.3), the reference implementation; predictions are closed-form
-from the seven parameters, so a fitted :class:`ClvModel` is saved as JSON (parameters + diagnostics) and
-needs no pickle.
+* **Pareto/NBD** (Schmittlein, Morrison & Colombo 1987; Fader & Hardie's notes 008, 009, 028), the
+  alternative purchase model: dropout at an Exp(μ) time, μ ~ Gamma(s, β), at any moment rather than only
+  after a purchase. ``fit_clv(summary, model="pareto_nbd")``; ``model="auto"`` keeps whichever of the two
+  predicts a holdout period better (lowest per-customer MAE of purchases, see :func:`choose_purchase_model`).
+
+All are fitted with ``lifetimes`` (0.11.3), the reference implementation; predictions are closed-form
+from the parameters (Pareto/NBD's no-purchase probability by quadrature), so a fitted :class:`ClvModel` is
+saved as JSON (parameters + diagnostics) and needs no pickle.
+
+Ranges
+------
+:meth:`ClvModel.purchase_interval` gives the central 80 % (``level``) range of each customer's purchases
+in the next ``t`` from her exact posterior-predictive distribution (closed form for BG/NBD, quadrature over
+the dropout time for Pareto/NBD); :meth:`ClvModel.value_interval` the range of her value, by Monte Carlo
+over purchases, her Gamma-Gamma mean order value and the order-to-order variation. Both take the fitted
+parameters as known: the uncertainty of the fitted parameters (their standard errors) is not included.
 
 Conventions (lifetimes')
 ------------------------
@@ -53,23 +66,37 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import gammaln
+from scipy.special import betainc, betaln, gammaln
 from scipy.stats import spearmanr
 
 __all__ = [
     "BGNBD_PARAMS",
     "GAMMA_GAMMA_PARAMS",
+    "PARETO_NBD_PARAMS",
+    "PURCHASE_MODELS",
     "ClvFitError",
     "ClvModel",
     "bgnbd_log_likelihood",
     "calibration_and_holdout_summary",
+    "choose_purchase_model",
     "fit_clv",
     "gamma_gamma_log_likelihood",
+    "pareto_nbd_log_likelihood",
     "rfm_summary",
     "time_unit_days",
 ]
 
 BGNBD_PARAMS = ("r", "alpha", "a", "b")
+PARETO_NBD_PARAMS = ("r", "alpha", "s", "beta")
+# Purchase models fit_clv knows, with their parameter names; "auto" chooses among them on a holdout.
+PURCHASE_MODELS = {"bgnbd": BGNBD_PARAMS, "pareto_nbd": PARETO_NBD_PARAMS}
+
+# Gauss-Legendre nodes and weights on [0, 1] for the Pareto/NBD integrals over the dropout time.
+_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(32)
+_GL_NODES, _GL_WEIGHTS = (_GL_NODES + 1) / 2, _GL_WEIGHTS / 2
+
+# Rows processed at once by the vectorised interval and quadrature code (bounds memory at ~100 MB).
+_CHUNK_ROWS = 50_000
 GAMMA_GAMMA_PARAMS = ("p", "q", "v")
 
 # Length of one unit of numpy/pandas' period codes that make sense for purchase data.
@@ -277,6 +304,16 @@ def bgnbd_log_likelihood(params: Mapping[str, float], frequency, recency, T) -> 
     return a1 + a2 + np.where(x > 0, np.logaddexp(a3, a4), a3)
 
 
+def pareto_nbd_log_likelihood(params: Mapping[str, float], frequency, recency, T) -> np.ndarray:
+    """Per-customer Pareto/NBD log-likelihood (Fader & Hardie 2005, note 009, equation (18), as in lifetimes)."""
+    from lifetimes import ParetoNBDFitter
+
+    values = [float(params[k]) for k in PARETO_NBD_PARAMS]
+    x, t_x, big_t = (np.asarray(c, dtype=float) for c in (frequency, recency, T))
+    with np.errstate(all="ignore"):
+        return np.asarray(ParetoNBDFitter._conditional_log_likelihood(values, x, t_x, big_t), dtype=float)
+
+
 def gamma_gamma_log_likelihood(params: Mapping[str, float], frequency, monetary_value) -> np.ndarray:
     """Per-customer Gamma-Gamma log-likelihood of the mean repeat value (Fader & Hardie 2013, note 025)."""
     p, q, v = (float(params[k]) for k in GAMMA_GAMMA_PARAMS)
@@ -318,11 +355,202 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _check_level(level: float) -> None:
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
+
+
+def _unique_rows(columns: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Unique rows of equal-length float columns and, per original row, the index of its unique row."""
+    stacked = np.column_stack([np.asarray(c, dtype=float) for c in columns])
+    unique, codes = np.unique(stacked, axis=0, return_inverse=True)
+    return [unique[:, i] for i in range(unique.shape[1])], codes.reshape(-1)
+
+
+def _unique_apply(func, columns: Sequence[np.ndarray], chunk: bool = False) -> np.ndarray:
+    """``func`` evaluated once per unique row of ``columns`` (in chunks of rows), broadcast back."""
+    keys, codes = _unique_rows(columns)
+    n = len(keys[0])
+    step = _CHUNK_ROWS if chunk else max(n, 1)
+    out = np.empty(n)
+    for start in range(0, n, step):
+        out[start : start + step] = func([k[start : start + step] for k in keys])
+    return out[codes]
+
+
+def _log_nbinom(k: int, shape: np.ndarray, log_rho: np.ndarray, log_one_minus_rho: np.ndarray) -> np.ndarray:
+    """log P(N = k) of a Gamma(shape, rate A)-Poisson(λt) mixture, ρ = A/(A+t)."""
+    head = gammaln(shape + k) - gammaln(shape) - gammaln(k + 1.0) + shape * log_rho
+    return head if k == 0 else head + k * log_one_minus_rho
+
+
+def _bgnbd_alive_pmfs(params: Mapping[str, float], x: np.ndarray, big_t: np.ndarray, t: float):
+    """P(X = k | alive), k = 0, 1, …: X = min(N, G), N ~ NB(r+x, (α+T)/(α+T+t)), G ~ Geom(p), p ~ Beta(a, b+x).
+
+    min(N, G) = k ⇔ (N = k and G ≥ k) or (G = k and N > k); λ and p are independent given alive, so
+    P = P(N=k)·E[(1−p)^(k−1)] + E[p(1−p)^(k−1)]·P(N > k) with Beta integrals B(·,·)/B(a, b+x).
+    """
+    r, alpha, a, b = (float(params[k]) for k in BGNBD_PARAMS)
+    shape = r + x
+    scale = alpha + big_t
+    log_rho = -np.log1p(t / scale)
+    log_one_minus_rho = np.log(t) - np.log(scale + t)
+    one_minus_rho = t / (scale + t)
+    b_post = b + x
+    log_beta0 = betaln(a, b_post)
+    yield np.exp(_log_nbinom(0, shape, log_rho, log_one_minus_rho))
+    k = 1
+    while True:
+        stay = np.exp(betaln(a, b_post + k - 1) - log_beta0)
+        drop = np.exp(betaln(a + 1, b_post + k - 1) - log_beta0)
+        more = betainc(k + 1.0, shape, one_minus_rho)  # P(N > k)
+        yield np.exp(_log_nbinom(k, shape, log_rho, log_one_minus_rho)) * stay + drop * more
+        k += 1
+
+
+def _pareto_nodes(params: Mapping[str, float], big_t: np.ndarray, t) -> tuple[np.ndarray, ...]:
+    """Dropout-time quadrature for Pareto/NBD given alive at T: τ ~ Lomax(s, β+T) = Exp(μ), μ ~ Gamma(s, β+T).
+
+    Returns the probability of surviving the whole horizon, the nodes τⱼ in (0, t) and their weights, the
+    integral being taken over u = F(τ) ∈ (0, F(t)) so that ∫₀ᵗ f(τ)g(τ)dτ = Σⱼ wⱼ g(τⱼ).
+    """
+    s, beta = float(params["s"]), float(params["beta"])
+    scale = beta + np.asarray(big_t, dtype=float)
+    t = np.broadcast_to(np.asarray(t, dtype=float), scale.shape)
+    survive = np.exp(-s * np.log1p(t / scale))
+    dies = 1.0 - survive
+    u = dies[:, None] * _GL_NODES[None, :]
+    tau = scale[:, None] * np.expm1(-np.log1p(-u) / s)
+    return survive, tau, dies[:, None] * _GL_WEIGHTS[None, :]
+
+
+def _pareto_no_purchase_given_alive(params: Mapping[str, float], x, big_t, t) -> np.ndarray:
+    """E[exp(−λ·min(τ, t))] given alive: no purchase before the horizon or before dropping out."""
+    r, alpha = float(params["r"]), float(params["alpha"])
+    shape = r + np.asarray(x, dtype=float)
+    scale = alpha + np.asarray(big_t, dtype=float)
+    t = np.broadcast_to(np.asarray(t, dtype=float), scale.shape)
+    survive, tau, weights = _pareto_nodes(params, big_t, t)
+    full = np.exp(-shape * np.log1p(t / scale))
+    partial = np.exp(-shape[:, None] * np.log1p(tau / scale[:, None]))
+    return survive * full + (weights * partial).sum(axis=1)
+
+
+def _pareto_wait(params: Mapping[str, float], x, big_t, p_alive, quantile: float) -> np.ndarray:
+    """Solve P(alive)·(1 − P(no purchase in w | alive)) = quantile for w by bisection on log w."""
+    x, big_t, p_alive = (np.asarray(c, dtype=float) for c in (x, big_t, p_alive))
+    ever = 1.0 - _pareto_no_purchase_given_alive(params, x, big_t, 1e12)
+    reachable = p_alive * ever > quantile
+    lo = np.full(x.shape, -12.0)
+    hi = np.full(x.shape, 12.0 * np.log(10))
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        bought = p_alive * (1.0 - _pareto_no_purchase_given_alive(params, x, big_t, np.exp(mid)))
+        below = bought < quantile
+        lo = np.where(below, mid, lo)
+        hi = np.where(below, hi, mid)
+    return np.where(reachable, np.exp((lo + hi) / 2), np.inf)
+
+
+def _pareto_alive_pmfs(params: Mapping[str, float], x: np.ndarray, big_t: np.ndarray, t: float):
+    """P(X = k | alive), k = 0, 1, …, Pareto/NBD: X ~ NB mixture of Poisson(λ·min(τ, t)) over the dropout τ."""
+    r, alpha = float(params["r"]), float(params["alpha"])
+    shape = r + x
+    scale = alpha + big_t
+    survive, tau, weights = _pareto_nodes(params, big_t, t)
+    # Horizon column first (the customer outlives the horizon), then the quadrature nodes.
+    spans = np.column_stack([np.full(x.shape, float(t)), tau])
+    mass = np.column_stack([survive, weights])
+    shape2, scale2 = shape[:, None], scale[:, None]
+    log_rho = -np.log1p(spans / scale2)
+    with np.errstate(divide="ignore"):
+        log_one_minus_rho = np.log(spans) - np.log(scale2 + spans)
+    k = 0
+    while True:
+        yield (mass * np.exp(_log_nbinom(k, shape2, log_rho, log_one_minus_rho))).sum(axis=1)
+        k += 1
+
+
+def _count_quantiles(
+    pmfs, x: np.ndarray, big_t: np.ndarray, p_alive: np.ndarray, t: float, level: float, max_k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Central-``level`` quantiles of (1 − P(alive))·δ₀ + P(alive)·P(· | alive), per row, and their mass.
+
+    ``pmfs(x, T, t)`` yields the alive-conditional PMF for k = 0, 1, …; it is evaluated once per unique
+    (x, T) (the alive-conditional distribution does not depend on recency) in chunks, and only until every
+    row has reached its upper quantile. Returns ``(low, high, probability)`` where ``probability`` is
+    P(low ≤ X ≤ high) under the model (≥ level; more for discrete counts).
+    """
+    lo_q, hi_q = (1 - level) / 2, (1 + level) / 2
+    tol = 1e-12
+    low = np.full(x.shape, -1, dtype=np.int64)
+    high = np.full(x.shape, -1, dtype=np.int64)
+    below = np.zeros(x.shape)
+    upto = np.zeros(x.shape)
+    keys, codes = _unique_rows((x, big_t))
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(0, len(keys[0]) + _CHUNK_ROWS, _CHUNK_ROWS))
+    for chunk, start in enumerate(range(0, len(keys[0]), _CHUNK_ROWS)):
+        rows = order[bounds[chunk] : bounds[chunk + 1]]
+        local = codes[rows] - start
+        dead = 1.0 - p_alive[rows]
+        alive = p_alive[rows]
+        cdf = np.zeros(min(_CHUNK_ROWS, len(keys[0]) - start))
+        row_low, row_high = low[rows], high[rows]
+        row_below, row_upto = below[rows], upto[rows]
+        previous = np.zeros(len(rows))
+        for k, pmf in enumerate(
+            pmfs(keys[0][start : start + _CHUNK_ROWS], keys[1][start : start + _CHUNK_ROWS], t)
+        ):
+            cdf += pmf
+            total = dead + alive * cdf[local]
+            reached = (row_low < 0) & (total >= lo_q - tol)
+            row_low[reached] = k
+            row_below[reached] = previous[reached]
+            reached = (row_high < 0) & (total >= hi_q - tol)
+            row_high[reached] = k
+            row_upto[reached] = total[reached]
+            if (row_high >= 0).all():
+                break
+            if k >= max_k:
+                raise RuntimeError(f"purchase range needs more than {max_k} purchases; raise max_purchases")
+            previous = total
+        low[rows], high[rows], below[rows], upto[rows] = row_low, row_high, row_below, row_upto
+    return low, high, np.clip(upto - below, 0.0, 1.0)
+
+
+def _simulate_counts(
+    params: Mapping[str, float],
+    purchase_model: str,
+    x: np.ndarray,
+    big_t: np.ndarray,
+    p_alive: np.ndarray,
+    t: float,
+    n_samples: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Posterior-predictive draws of the purchases in the next ``t``, shape (rows, n_samples)."""
+    size = (len(x), n_samples)
+    shape = float(params["r"]) + x[:, None]
+    rate = float(params["alpha"]) + big_t[:, None]
+    alive = rng.random(size) < p_alive[:, None]
+    lam = rng.gamma(np.broadcast_to(shape, size)) / rate
+    if purchase_model == "bgnbd":
+        p = rng.beta(float(params["a"]), np.broadcast_to(float(params["b"]) + x[:, None], size))
+        counts = np.minimum(rng.poisson(lam * t), rng.geometric(p))
+    else:
+        mu = rng.gamma(float(params["s"]), 1.0, size) / (float(params["beta"]) + big_t[:, None])
+        lifetime = rng.standard_exponential(size) / mu
+        counts = rng.poisson(lam * np.minimum(lifetime, t))
+    return np.where(alive, counts, 0)
+
+
 @dataclass
 class ClvModel:
-    """A fitted BG/NBD + Gamma-Gamma model.
+    """A fitted BG/NBD (or Pareto/NBD) + Gamma-Gamma model.
 
-    ``params`` holds ``r, alpha, a, b`` (BG/NBD, α in the summary's time unit) and ``p, q, v``
+    ``purchase_model`` is ``"bgnbd"`` or ``"pareto_nbd"``. ``params`` holds ``r, alpha, a, b`` (BG/NBD, α
+    in the summary's time unit) or ``r, alpha, s, beta`` (Pareto/NBD, α and β in the time unit) and ``p, q, v``
     (Gamma-Gamma on ``monetary_value``; NaN when no monetary value was given), plus ``p_margin, q_margin,
     v_margin`` when a margin was fitted. ``diagnostics`` records, per sub-model, convergence, the
     log-likelihood, customers and unique rows used, the penalizer, any fallback reason and the seconds
@@ -335,8 +563,9 @@ class ClvModel:
     params: dict[str, float]
     diagnostics: dict[str, Any] = field(default_factory=dict)
     time_unit_days: float = 7.0
+    purchase_model: str = "bgnbd"
 
-    # --- BG/NBD ------------------------------------------------------------------------------------------
+    # --- purchase model (BG/NBD or Pareto/NBD) -----------------------------------------------------------
 
     def _bgnbd(self):
         from lifetimes import BetaGeoFitter
@@ -345,53 +574,249 @@ class ClvModel:
         fitter.params_ = pd.Series({k: float(self.params[k]) for k in BGNBD_PARAMS})
         return fitter
 
+    def _pareto(self):
+        from lifetimes import ParetoNBDFitter
+
+        fitter = ParetoNBDFitter()
+        fitter.params_ = pd.Series({k: float(self.params[k]) for k in PARETO_NBD_PARAMS})
+        return fitter
+
+    def _fitter(self):
+        if self.purchase_model == "pareto_nbd":
+            return self._pareto()
+        if self.purchase_model == "bgnbd":
+            return self._bgnbd()
+        raise ValueError(f"unknown purchase model {self.purchase_model!r}")
+
     def expected_purchases(self, summary: pd.DataFrame, t: float) -> pd.Series:
-        """Expected number of purchases in the next ``t`` time units, equation (10) of Fader et al. (2005)."""
+        """Expected number of purchases in the next ``t`` time units given each customer's history.
+
+        BG/NBD: equation (10) of Fader et al. (2005); Pareto/NBD: equation (41) of Fader & Hardie's note 009
+        (both as implemented by lifetimes).
+        """
         x, t_x, big_t = _columns(summary)
         # lifetimes evaluates 2F1 and falls back to an equivalent form where it overflows to inf.
         with np.errstate(all="ignore"):
-            values = self._bgnbd().conditional_expected_number_of_purchases_up_to_time(t, x, t_x, big_t)
+            values = self._fitter().conditional_expected_number_of_purchases_up_to_time(t, x, t_x, big_t)
         return pd.Series(np.asarray(values, dtype=float), index=summary.index, name="expected_purchases")
 
     def probability_alive(self, summary: pd.DataFrame) -> pd.Series:
-        """P(alive | x, t_x, T): 1 for customers without a repeat purchase (Fader, Hardie & Lee 2008, note 021)."""
+        """P(alive | x, t_x, T).
+
+        BG/NBD: 1 for customers without a repeat purchase (Fader, Hardie & Lee 2008, note 021); Pareto/NBD:
+        equations (36)-(37) of note 009, below 1 for everyone (dropout may happen at any time).
+        """
         x, t_x, big_t = _columns(summary)
         with np.errstate(all="ignore"):
-            values = self._bgnbd().conditional_probability_alive(x, t_x, big_t)
+            values = self._fitter().conditional_probability_alive(x, t_x, big_t)
         return pd.Series(np.asarray(values, dtype=float), index=summary.index, name="probability_alive")
 
     def _posterior_rate(self, summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        # Given alive at T, λ | data ~ Gamma(r + x, α + T): an alive customer has had no purchase in
-        # (t_x, T], and dropout happens only right after a purchase, so her next purchase is Exp(λ).
+        # Given alive at T, λ | data ~ Gamma(r + x, α + T) in both models: an alive customer has had no
+        # purchase in (t_x, T]. Under BG/NBD dropout happens only right after a purchase, so her next
+        # purchase is Exp(λ); under Pareto/NBD it competes with an Exp(μ) dropout time.
         x, _, big_t = _columns(summary)
         return self.params["r"] + x, self.params["alpha"] + big_t
 
-    def probability_no_purchase(self, summary: pd.DataFrame, t: float) -> pd.Series:
-        """P(no purchase in the next ``t`` time units) = 1 − P(alive)·(1 − ((α+T)/(α+T+t))^(r+x)).
+    def _no_purchase_given_alive(self, x: np.ndarray, big_t: np.ndarray, t) -> np.ndarray:
+        """P(no purchase in the next t | alive at T), per customer (``t`` scalar or per customer)."""
+        shape = self.params["r"] + x
+        scale = self.params["alpha"] + big_t
+        t = np.broadcast_to(np.asarray(t, dtype=float), x.shape)
+        if self.purchase_model == "bgnbd":
+            return np.exp(-shape * np.log1p(t / scale))
+        return _unique_apply(
+            lambda cols: _pareto_no_purchase_given_alive(self.params, *cols), (x, big_t, t), chunk=True
+        )
 
-        The BG/NBD probability of the churn label "no purchase in the next t": exact under the model,
-        because an alive customer's next purchase time is a Gamma mixture of exponentials (Lomax).
-        ``t`` may also be an array with one horizon per customer.
+    def probability_no_purchase(self, summary: pd.DataFrame, t: float) -> pd.Series:
+        """P(no purchase in the next ``t`` time units) = 1 − P(alive)·(1 − P(no purchase in t | alive)).
+
+        The probability of the churn label "no purchase in the next t", exact under the model. BG/NBD:
+        P(no purchase in t | alive) = ((α+T)/(α+T+t))^(r+x), because an alive customer's next purchase
+        time is a Gamma mixture of exponentials (Lomax). Pareto/NBD: the next purchase must come before
+        the Exp(μ) dropout, μ ~ Gamma(s, β+T): E[exp(−λ·min(τ, t))], integrated over τ by Gauss-Legendre
+        quadrature (32 nodes on the dropout-time CDF). ``t`` may also be an array with one horizon per
+        customer.
         """
-        shape, scale = self._posterior_rate(summary)
+        x, _, big_t = _columns(summary)
         p_alive = self.probability_alive(summary).to_numpy()
-        buys = -np.expm1(-shape * np.log1p(t / scale))
-        return pd.Series(1.0 - p_alive * buys, index=summary.index, name="probability_no_purchase")
+        none_alive = self._no_purchase_given_alive(x, big_t, t)
+        return pd.Series(
+            1.0 - p_alive * (1.0 - none_alive), index=summary.index, name="probability_no_purchase"
+        )
 
     def next_purchase_wait(self, summary: pd.DataFrame, quantile: float = 0.5) -> pd.Series:
         """Time until the next purchase is more likely than not (for ``quantile=0.5``), in time units.
 
-        Solves P(alive)·(1 − ((α+T)/(α+T+w))^(r+x)) = quantile for w: the unconditional ``quantile`` of
-        the time to the next purchase under BG/NBD. It is ``inf`` when P(alive) ≤ quantile: a customer
-        who is more likely gone than not has no "next order" date.
+        Solves P(alive)·(1 − P(no purchase in w | alive)) = quantile for w: the unconditional ``quantile``
+        of the time to the next purchase. BG/NBD in closed form, (α+T)·(((1 − quantile/P(alive))^(−1/(r+x))
+        − 1); Pareto/NBD by bisection on log w. It is ``inf`` when the model never reaches ``quantile``
+        (P(alive) ≤ quantile, or under Pareto/NBD when dropout before the next purchase is too likely): a
+        customer who is more likely gone than not has no "next order" date.
         """
         shape, scale = self._posterior_rate(summary)
         p_alive = self.probability_alive(summary).to_numpy()
-        with np.errstate(all="ignore"):
-            ratio = np.where(p_alive > quantile, quantile / p_alive, np.nan)
-            wait = scale * np.expm1(-np.log1p(-ratio) / shape)
+        if self.purchase_model == "bgnbd":
+            with np.errstate(all="ignore"):
+                ratio = np.where(p_alive > quantile, quantile / p_alive, np.nan)
+                wait = scale * np.expm1(-np.log1p(-ratio) / shape)
+        else:
+            x, _, big_t = _columns(summary)
+            wait = _unique_apply(
+                lambda cols: _pareto_wait(self.params, *cols, quantile), (x, big_t, p_alive), chunk=True
+            )
         wait = np.where(np.isfinite(wait), wait, np.inf)
         return pd.Series(wait, index=summary.index, name="next_purchase_wait")
+
+    # --- ranges ------------------------------------------------------------------------------------------
+
+    def _alive_pmfs(self, x: np.ndarray, big_t: np.ndarray, t: float):
+        """Yield P(k purchases in the next t | alive at T) for k = 0, 1, 2, … per row of (x, T)."""
+        if self.purchase_model == "bgnbd":
+            yield from _bgnbd_alive_pmfs(self.params, x, big_t, t)
+        else:
+            yield from _pareto_alive_pmfs(self.params, x, big_t, t)
+
+    def purchase_interval(
+        self,
+        summary: pd.DataFrame,
+        t: float,
+        level: float = 0.8,
+        max_purchases: int = 10_000,
+        with_probability: bool = False,
+    ) -> pd.DataFrame:
+        """Integer ``low`` and ``high`` of the central ``level`` range of purchases in the next ``t``.
+
+        The range is read off the customer's *posterior predictive* distribution of the number of
+        purchases X in (T, T + t] given her history (x, t_x, T), with the fitted parameters taken as known:
+        P(X = k) = (1 − P(alive))·[k = 0] + P(alive)·P(X = k | alive), where given alive
+        λ ~ Gamma(r + x, α + T) and, for BG/NBD, p ~ Beta(a, b + x) with X = min(N, G), N ~ Poisson(λt),
+        G ~ Geometric(p) on {1, 2, …} (P(X = k | alive) in closed form: a negative binomial times Beta
+        integrals); for Pareto/NBD μ ~ Gamma(s, β + T), τ ~ Exp(μ), X ~ Poisson(λ·min(τ, t)) (integrated over
+        the dropout time by quadrature). ``low`` is the smallest k with P(X ≤ k) ≥ (1 − level)/2 and
+        ``high`` the smallest k with P(X ≤ k) ≥ (1 + level)/2, so each tail outside holds at most
+        (1 − level)/2 and the range covers at least ``level`` (counts are discrete: many customers get
+        [0, 0]). Computed once per unique (frequency, recency, T) row; deterministic (no sampling).
+        ``with_probability=True`` adds ``probability`` = P(low ≤ X ≤ high) under the model, the coverage
+        the model itself expects of the range (the honest benchmark for the realised coverage).
+        """
+        _check_level(level)
+        x, t_x, big_t = _columns(summary)
+        keys, codes = _unique_rows((x, t_x, big_t))
+        ux, _, ut = keys
+        p_alive = self.probability_alive(pd.DataFrame({"frequency": ux, "recency": keys[1], "T": ut}))
+        low, high, mass = _count_quantiles(
+            self._alive_pmfs, ux, ut, p_alive.to_numpy(), t, level, max_purchases
+        )
+        out = pd.DataFrame({"low": low[codes], "high": high[codes]}, index=summary.index)
+        if with_probability:
+            out["probability"] = mass[codes]
+        return out
+
+    def sample_purchases(
+        self, summary: pd.DataFrame, t: float, n_samples: int = 1000, seed: int | None = 0
+    ) -> np.ndarray:
+        """Draws of the number of purchases in the next ``t`` per customer, shape (customers, n_samples).
+
+        A direct simulation of the generative story from each customer's posterior (see
+        :meth:`purchase_interval`): alive with probability P(alive | x, t_x, T), then λ, p (BG/NBD) or λ, μ
+        (Pareto/NBD) from their posteriors given alive, then the purchases. Dead customers make 0.
+        """
+        x, _, big_t = _columns(summary)
+        p_alive = self.probability_alive(summary).to_numpy()
+        return _simulate_counts(
+            self.params, self.purchase_model, x, big_t, p_alive, t, n_samples, np.random.default_rng(seed)
+        )
+
+    def value_interval(
+        self,
+        summary: pd.DataFrame,
+        months: int = 12,
+        level: float = 0.8,
+        *,
+        discount_rate: float = 0.01,
+        value: str = "revenue",
+        periods_per_month: float | None = None,
+        n_samples: int = 500,
+        seed: int | None = 0,
+    ) -> pd.DataFrame:
+        """``low`` and ``high`` of the central ``level`` range of the customer's value over ``months``.
+
+        Monte Carlo from the individual posterior with ``n_samples`` draws and a fixed ``seed``. In every
+        draw: the number of purchases K from the exact posterior-predictive distribution of
+        :meth:`purchase_interval` (inverse-CDF sampling), the customer's Gamma-Gamma rate
+        ν | x, m̄ ~ Gamma(p·x + q, v + x·m̄) (her mean order value is p/ν), and the spend of her K orders,
+        which given ν is Gamma(p·K, ν). So the range includes the uncertainty of how many orders she places,
+        of her mean order value and the order-to-order variation of values; not the uncertainty of the
+        fitted parameters. Because spend = (v + x·m̄)·Gamma(p·K, 1)/Gamma(p·x + q, 1), the draws are made
+        once per unique (frequency, recency, T) row and scaled per customer.
+
+        Discounting as in :meth:`clv`: every draw is multiplied by the customer's ratio of the discounted
+        expected value (:meth:`clv`) to the undiscounted one (expected purchases over the horizon ×
+        expected order value), i.e. the discount is applied at the customer's expected timing of purchases
+        (the ratio does not depend on m̄). The mean of the draws is therefore :meth:`clv` (within
+        Monte-Carlo error). ``value="margin"`` uses the margin fit and the ``margin_value`` column.
+        """
+        _check_level(level)
+        p, q, v = self._gg_params(value)
+        column = "monetary_value" if value == "revenue" else "margin_value"
+        if column not in summary:
+            raise KeyError(f"value_interval({value!r}) needs a {column!r} column in the summary")
+        if periods_per_month is None:
+            periods_per_month = WEEKS_PER_MONTH if self.time_unit_days == 7 else 30.4375 / self.time_unit_days
+        horizon = months * periods_per_month
+        x, t_x, big_t = _columns(summary)
+        m = np.clip(summary[column].to_numpy(dtype=float), 0.0, None)
+        keys, codes = _unique_rows((x, t_x, big_t))
+        ux, ut = keys[0], keys[2]
+        rows = pd.DataFrame({"frequency": ux, "recency": keys[1], "T": ut})
+        # The discount ratio, with a unit order value (it cancels).
+        unit = ClvModel(
+            params={**self.params, "p": 1.0, "q": 2.0, "v": 1.0},
+            time_unit_days=self.time_unit_days,
+            purchase_model=self.purchase_model,
+        )
+        rows["monetary_value"] = 1.0
+        expected = unit.expected_purchases(rows, horizon).to_numpy()
+        discounted = unit.clv(rows, months, discount_rate, periods_per_month=periods_per_month).to_numpy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(expected > 0, discounted / expected, 1.0)
+        p_alive = self.probability_alive(rows).to_numpy()
+        rng = np.random.default_rng(seed)
+        lo_q, hi_q = (1 - level) / 2, (1 + level) / 2
+        low = np.empty(len(rows))
+        high = np.empty(len(rows))
+        step = max(1, _CHUNK_ROWS * 40 // max(n_samples, 1))
+        # Chunks of similar customers: the PMF is walked up to the largest count a chunk needs.
+        by_rate = np.argsort(expected, kind="stable")
+        for start in range(0, len(rows), step):
+            part = by_rate[start : start + step]
+            counts = self._draw_counts(ux[part], ut[part], p_alive[part], horizon, n_samples, rng)
+            spend = np.zeros(counts.shape)
+            buyers = counts > 0
+            shape = np.broadcast_to((p * ux[part] + q)[:, None], counts.shape)
+            spend[buyers] = rng.standard_gamma(p * counts[buyers]) / rng.standard_gamma(shape[buyers])
+            low[part], high[part] = np.quantile(spend, [lo_q, hi_q], axis=1)
+        scale = (v + x * m) * ratio[codes]
+        return pd.DataFrame({"low": low[codes] * scale, "high": high[codes] * scale}, index=summary.index)
+
+    def _draw_counts(
+        self, x: np.ndarray, big_t: np.ndarray, p_alive: np.ndarray, t: float, n_samples: int, rng
+    ) -> np.ndarray:
+        """Inverse-CDF draws of the purchases in the next t from the exact posterior predictive PMF."""
+        u = rng.random((len(x), n_samples))
+        largest = u.max(axis=1)
+        counts = np.zeros(u.shape, dtype=np.int64)
+        cdf = 1.0 - p_alive
+        for k, pmf in enumerate(self._alive_pmfs(x, big_t, t)):
+            if k:
+                active = np.flatnonzero(largest > cdf)
+                counts[active] += u[active] > cdf[active, None]
+            cdf = cdf + p_alive * pmf
+            if (largest <= cdf + 1e-12).all() or k > 100_000:
+                break
+        return counts
 
     # --- Gamma-Gamma -------------------------------------------------------------------------------------
 
@@ -458,7 +883,7 @@ class ClvModel:
         """Parameters, diagnostics and time unit as plain JSON-ready values."""
         return _jsonable(
             {
-                "model": "bgnbd+gamma_gamma",
+                "model": f"{self.purchase_model}+gamma_gamma",
                 "params": self.params,
                 "diagnostics": self.diagnostics,
                 "time_unit_days": self.time_unit_days,
@@ -473,6 +898,7 @@ class ClvModel:
             params=params,
             diagnostics=dict(data.get("diagnostics", {})),
             time_unit_days=float(data.get("time_unit_days", 7.0)),
+            purchase_model=str(data.get("model", "bgnbd+gamma_gamma")).split("+")[0],
         )
 
     def save(self, path: str | Path) -> None:
@@ -544,14 +970,16 @@ def _standard_errors(fitter) -> dict[str, float]:
         with np.errstate(all="ignore"):
             errors = fitter.standard_errors_
         return {k: float(v) for k, v in errors.items()}
-    except (AttributeError, np.linalg.LinAlgError):
+    except (AttributeError, TypeError, ValueError, np.linalg.LinAlgError):
+        # lifetimes' ParetoNBDFitter keeps no Hessian, so it has no standard errors.
         return {}
 
 
-def _fit_bgnbd(
-    summary: pd.DataFrame, penalizers: Sequence[float], use_unique_rows: bool, tol: float
+def _fit_purchase_model(
+    summary: pd.DataFrame, model: str, penalizers: Sequence[float], use_unique_rows: bool, tol: float
 ) -> tuple[dict[str, float], dict[str, Any]]:
-    from lifetimes import BetaGeoFitter
+    """Fit BG/NBD (``BetaGeoFitter``) or Pareto/NBD (``ParetoNBDFitter``) on unique rows with weights."""
+    from lifetimes import BetaGeoFitter, ParetoNBDFitter
 
     started = time.perf_counter()
     rows = summary[["frequency", "recency", "T"]].astype(float)
@@ -566,7 +994,8 @@ def _fit_bgnbd(
         "weights": rows["weight"].to_numpy(dtype=float),
         "tol": tol,
     }
-    fitter, info = _attempt_fit(BetaGeoFitter, fit_args, penalizers, _finite_params)
+    make_fitter = BetaGeoFitter if model == "bgnbd" else ParetoNBDFitter
+    fitter, info = _attempt_fit(make_fitter, fit_args, penalizers, _finite_params)
     info.update(
         {
             "n_customers": len(summary),
@@ -574,19 +1003,19 @@ def _fit_bgnbd(
             "n_repeat_customers": int((summary["frequency"] > 0).sum()),
         }
     )
+    label = "BG/NBD" if model == "bgnbd" else "Pareto/NBD"
     if fitter is None:
         info["seconds"] = time.perf_counter() - started
         raise ClvFitError(
-            f"BG/NBD did not converge on {len(summary)} customers even with penalizers "
+            f"{label} did not converge on {len(summary)} customers even with penalizers "
             f"{list(penalizers)}: {info['fallback_reason']}"
         )
-    params = {k: float(fitter.params_[k]) for k in BGNBD_PARAMS}
-    info["log_likelihood"] = float(
-        np.sum(
-            rows["weight"].to_numpy()
-            * bgnbd_log_likelihood(params, rows["frequency"], rows["recency"], rows["T"])
-        )
-    )
+    params = {k: float(fitter.params_[k]) for k in PURCHASE_MODELS[model]}
+    if model == "bgnbd":
+        per_row = bgnbd_log_likelihood(params, rows["frequency"], rows["recency"], rows["T"])
+    else:
+        per_row = pareto_nbd_log_likelihood(params, rows["frequency"], rows["recency"], rows["T"])
+    info["log_likelihood"] = float(np.sum(rows["weight"].to_numpy() * per_row))
     info["standard_errors"] = _standard_errors(fitter)
     info["seconds"] = time.perf_counter() - started
     return params, info
@@ -680,21 +1109,102 @@ def _check_summary(summary: pd.DataFrame) -> None:
         raise ValueError(f"invalid RFM summary: {problem}")
 
 
-def fit_clv(
-    summary: pd.DataFrame,
+def _holdout_errors(
+    model: ClvModel, holdout: pd.DataFrame, summary_cal: pd.DataFrame, duration: float
+) -> dict[str, float]:
+    predicted = model.expected_purchases(summary_cal, duration).to_numpy()
+    actual = holdout["frequency_holdout"].to_numpy(dtype=float)
+    total = float(actual.sum())
+    return {
+        "holdout_mae": float(np.mean(np.abs(predicted - actual))),
+        "holdout_rmse": float(np.sqrt(np.mean((predicted - actual) ** 2))),
+        "holdout_relative_aggregate_error": (float(predicted.sum()) - total) / total
+        if total > 0
+        else math.nan,
+        "holdout_predicted_mean": float(predicted.mean()),
+        "holdout_actual_mean": float(actual.mean()),
+    }
+
+
+def choose_purchase_model(
+    holdout: pd.DataFrame,
+    candidates: Sequence[str] = tuple(PURCHASE_MODELS),
     penalizer_coef: float = 0.0,
     *,
     fallback_penalizers: Sequence[float] = DEFAULT_FALLBACK_PENALIZERS,
     use_unique_rows: bool = True,
     time_unit_days: float = 7.0,
     tol: float = 1e-7,
+) -> dict[str, Any]:
+    """Fit every candidate purchase model on the calibration period and score it on the holdout.
+
+    ``holdout`` is a :func:`calibration_and_holdout_summary` frame (``frequency_cal, recency_cal, T_cal,
+    frequency_holdout, duration_holdout``). The criterion is the **mean absolute error per customer** of
+    the holdout purchases, MAE = mean |E[X_holdout | calibration history] − x_holdout|; the candidate with
+    the lowest MAE wins, ties going to the earlier candidate (BG/NBD first: the simpler and the default).
+    RMSE and the relative aggregate error are recorded too. A candidate that cannot be fitted is recorded
+    with its error and left out. Returns ``{"chosen", "criterion", "candidates": {name: metrics}}``.
+    """
+    needed = ["frequency_cal", "recency_cal", "T_cal", "frequency_holdout", "duration_holdout"]
+    missing = [c for c in needed if c not in holdout]
+    if missing:
+        raise ValueError(f"the holdout frame needs {needed}; missing {missing}")
+    summary_cal = holdout[["frequency_cal", "recency_cal", "T_cal"]].rename(columns=lambda c: c[:-4])
+    _check_summary(summary_cal)
+    duration = float(holdout["duration_holdout"].iloc[0])
+    penalizers = [penalizer_coef, *[p for p in fallback_penalizers if p > penalizer_coef]]
+    results: dict[str, dict[str, Any]] = {}
+    for name in candidates:
+        if name not in PURCHASE_MODELS:
+            raise ValueError(f"unknown candidate {name!r}; choose from {sorted(PURCHASE_MODELS)}")
+        try:
+            params, info = _fit_purchase_model(summary_cal, name, penalizers, use_unique_rows, tol)
+        except ClvFitError as exc:
+            results[name] = {"fit_error": str(exc)}
+            continue
+        fitted = ClvModel(params=params, time_unit_days=time_unit_days, purchase_model=name)
+        results[name] = {
+            **_holdout_errors(fitted, holdout, summary_cal, duration),
+            "log_likelihood_cal": info["log_likelihood"],
+            "params_cal": params,
+        }
+    scored = [name for name in candidates if "holdout_mae" in results[name]]
+    if not scored:
+        raise ClvFitError(f"no candidate purchase model could be fitted: {results}")
+    chosen = min(scored, key=lambda name: results[name]["holdout_mae"])
+    return {
+        "chosen": chosen,
+        "criterion": "holdout_mae",
+        "holdout_length": duration,
+        "n_customers": len(holdout),
+        "candidates": results,
+    }
+
+
+def fit_clv(
+    summary: pd.DataFrame,
+    penalizer_coef: float = 0.0,
+    *,
+    model: str = "bgnbd",
+    holdout: pd.DataFrame | None = None,
+    candidates: Sequence[str] = tuple(PURCHASE_MODELS),
+    fallback_penalizers: Sequence[float] = DEFAULT_FALLBACK_PENALIZERS,
+    use_unique_rows: bool = True,
+    time_unit_days: float = 7.0,
+    tol: float = 1e-7,
     max_independence_correlation: float = MAX_INDEPENDENCE_CORRELATION,
 ) -> ClvModel:
-    """Fit BG/NBD on ``frequency, recency, T`` and Gamma-Gamma on the summary's value columns.
+    """Fit a purchase model on ``frequency, recency, T`` and Gamma-Gamma on the summary's value columns.
 
-    * BG/NBD is fitted on the unique ``(frequency, recency, T)`` rows weighted by their counts (lifetimes'
-      ``weights``): the likelihood is the same, so are the parameters (tested), and a million weekly
-      customers collapse to a few thousand rows.
+    * ``model`` is ``"bgnbd"`` (default), ``"pareto_nbd"`` or ``"auto"``. With ``"auto"``, ``holdout``
+      (a :func:`calibration_and_holdout_summary` frame of the same customers' history split at an earlier
+      date) is required: every model of ``candidates`` is fitted on its calibration period and the one
+      with the lowest per-customer holdout MAE of purchases is kept (see :func:`choose_purchase_model`),
+      then refitted on ``summary``. The comparison is kept in ``diagnostics["model_choice"]``.
+    * The purchase model is fitted on the unique ``(frequency, recency, T)`` rows weighted by their counts
+      (lifetimes' ``weights``): the likelihood is the same, so are the parameters (tested), and a million
+      weekly customers collapse to a few thousand rows. Its diagnostics are under the model's name
+      (``diagnostics["bgnbd"]`` or ``diagnostics["pareto_nbd"]``).
     * Gamma-Gamma is fitted on repeat buyers with a positive ``monetary_value`` (and, if the summary has a
       ``margin_value`` column, separately on positive margins → ``p_margin, q_margin, v_margin``), on
       unique ``(frequency, value)`` rows with weights. Without a ``monetary_value`` column ``p, q, v`` are
@@ -707,10 +1217,26 @@ def fit_clv(
       ``ValueError`` at once.
     """
     _check_summary(summary)
+    choice = None
+    if model == "auto":
+        if holdout is None:
+            raise ValueError('fit_clv(model="auto") needs a calibration/holdout frame in holdout=')
+        choice = choose_purchase_model(
+            holdout,
+            candidates,
+            penalizer_coef,
+            fallback_penalizers=fallback_penalizers,
+            use_unique_rows=use_unique_rows,
+            time_unit_days=time_unit_days,
+            tol=tol,
+        )
+        model = choice["chosen"]
+    if model not in PURCHASE_MODELS:
+        raise ValueError(f"model must be 'auto' or one of {sorted(PURCHASE_MODELS)}, got {model!r}")
     penalizers = [penalizer_coef, *[p for p in fallback_penalizers if p > penalizer_coef]]
     started = time.perf_counter()
-    params, bgnbd_info = _fit_bgnbd(summary, penalizers, use_unique_rows, tol)
-    diagnostics: dict[str, Any] = {"bgnbd": bgnbd_info}
+    params, purchase_info = _fit_purchase_model(summary, model, penalizers, use_unique_rows, tol)
+    diagnostics: dict[str, Any] = {model: purchase_info}
     for column, suffix in (("monetary_value", ""), ("margin_value", "_margin")):
         if column not in summary:
             if not suffix:
@@ -724,5 +1250,9 @@ def fit_clv(
     diagnostics["converged"] = all(
         d.get("converged", False) for d in diagnostics.values() if isinstance(d, dict)
     )
+    if choice is not None:
+        diagnostics["model_choice"] = choice
     diagnostics["seconds"] = time.perf_counter() - started
-    return ClvModel(params=params, diagnostics=diagnostics, time_unit_days=time_unit_days)
+    return ClvModel(
+        params=params, diagnostics=diagnostics, time_unit_days=time_unit_days, purchase_model=model
+    )

@@ -16,12 +16,19 @@ than not to have ordered again: the median of the time to her next purchase unde
 P(alive)·(1 − ((α+T)/(α+T+w))^(r+x)) = ½ (an alive customer's next purchase is a Gamma mixture of
 exponentials). It is empty (NaT) when P(alive) ≤ ½ (probably gone, so no date is more likely than not) or
 when the date is more than ``max_next_order_days`` (365) away.
+
+DECISION — one definition of the customer summary. :data:`PIPELINE_SETTINGS` (a frozen
+:class:`PipelineSettings`) holds the summary's columns and time resolution; the ``customer_models`` asset,
+the notebooks and the README's example all read orders with :func:`customer_orders`, turn them into a
+summary with :func:`customer_summary` and fit it with :func:`fit_customer_model`, so a data scientist gets
+the very parameters ``ml.model_quality`` holds for the same warehouse.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -53,10 +60,18 @@ from orchestration.analytics.validation import (
 __all__ = [
     "MIN_HISTORY_DAYS",
     "MIN_REPEAT_CUSTOMERS",
+    "ORDERS_QUERY",
+    "PIPELINE_SETTINGS",
     "PREDICTION_COLUMNS",
+    "PipelineSettings",
     "check_eligibility",
+    "churn_frame",
+    "customer_orders",
+    "customer_summary",
     "empty_predictions",
+    "fit_customer_model",
     "predict_customers",
+    "purchase_rows",
 ]
 
 MIN_REPEAT_CUSTOMERS = 500
@@ -81,9 +96,137 @@ PREDICTION_COLUMNS = [
     "churn_band",
     "churn_model",
     "expected_next_order_date",
+    # 80 % ranges (ClvModel.purchase_interval / value_interval; see DECISIONLOG.md).
+    "expected_purchases_90d_low",
+    "expected_purchases_90d_high",
+    "clv_12m_low",
+    "clv_12m_high",
 ]
 
 FeatureSource = Callable[[pd.Timestamp], pd.DataFrame] | pd.DataFrame | None
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """The columns and time resolution the pipeline builds its customer summary with.
+
+    Time is in weeks at hour resolution (``freq="h", freq_multiplier=168``): two orders placed on the same
+    day are two purchases (merging them by day biased α by about 5 % on generated data; see DECISIONLOG.md).
+    The column names are those :data:`ORDERS_QUERY` returns.
+    """
+
+    customer_col: str = "customer_id"
+    datetime_col: str = "ordered_at"
+    monetary_col: str | None = "revenue"
+    margin_col: str | None = "margin"
+    freq: str = "h"
+    freq_multiplier: float = 168
+    penalizer_coef: float = 0.0
+
+    @property
+    def time_unit_days(self) -> float:
+        """Length in days of the summary's time unit (7: weeks)."""
+        return time_unit_days(self.freq, self.freq_multiplier)
+
+    def predict_arguments(self) -> dict[str, Any]:
+        """These settings as keyword arguments of :func:`predict_customers`."""
+        return asdict(self)
+
+
+# The one instance the asset, the notebooks and the README's example use.
+PIPELINE_SETTINGS = PipelineSettings()
+
+# An order's value net of its own refunds (what the customer really spent) and its margin net of them too
+# (see DECISIONLOG.md); the aliases are PIPELINE_SETTINGS' column names.
+ORDERS_QUERY = (
+    "select customer_id, ordered_at, net_revenue as revenue, "
+    "gross_margin - refund_amount as margin from marts.fct_orders"
+)
+
+
+def customer_orders(con: Any) -> pd.DataFrame:
+    """One row per order from ``marts.fct_orders`` as the customer models read it (:data:`ORDERS_QUERY`);
+    ``con`` is a DuckDB connection to the warehouse or its published copy."""
+    return con.execute(ORDERS_QUERY).fetch_df()
+
+
+def _purchase_rows(
+    transactions: pd.DataFrame,
+    end: pd.Timestamp,
+    customer_col: str,
+    datetime_col: str,
+    monetary_col: str | None,
+    margin_col: str | None,
+    freq: str,
+) -> tuple[pd.DataFrame, int]:
+    """The rows that count as purchases up to the period of ``end`` and the number of refund rows left out."""
+    value_cols = [c for c in (monetary_col, margin_col) if c]
+    times = _naive_datetimes(transactions[datetime_col])
+    # As in lifetimes, the whole period (day) of observation_end is observed.
+    last_moment = pd.Period(end, freq=freq).end_time
+    keep = (
+        (times <= last_moment).to_numpy()
+        & transactions[customer_col].notna().to_numpy()
+        & times.notna().to_numpy()
+    )
+    n_refunds = 0
+    if monetary_col:
+        value = pd.to_numeric(transactions[monetary_col]).to_numpy(dtype=float)
+        n_refunds = int((keep & (value < 0)).sum())
+        keep &= ~(value < 0)
+    rows = transactions.loc[keep, [customer_col, datetime_col, *value_cols]].reset_index(drop=True)
+    rows[datetime_col] = times.to_numpy()[keep]
+    return rows, n_refunds
+
+
+def purchase_rows(
+    orders: pd.DataFrame, observation_end: Any = None, settings: PipelineSettings = PIPELINE_SETTINGS
+) -> pd.DataFrame:
+    """The orders :func:`predict_customers` treats as purchases: up to the period of ``observation_end``
+    (default: the last order), with a customer and a time, without stand-alone refunds (negative value);
+    times without a time zone (UTC)."""
+    end = _observation_end(orders, observation_end, settings)
+    rows, _ = _purchase_rows(
+        orders, end, settings.customer_col, settings.datetime_col, settings.monetary_col,
+        settings.margin_col, settings.freq,
+    )  # fmt: skip
+    return rows
+
+
+def _observation_end(orders: pd.DataFrame, observation_end: Any, settings: PipelineSettings) -> pd.Timestamp:
+    if observation_end is None:
+        if orders[settings.datetime_col].notna().sum() == 0:
+            raise ValueError("there are no orders to summarise")
+        observation_end = orders[settings.datetime_col].max()
+    return _naive_timestamp(observation_end)
+
+
+def customer_summary(
+    orders: pd.DataFrame, observation_end: Any = None, settings: PipelineSettings = PIPELINE_SETTINGS
+) -> pd.DataFrame:
+    """The customer summary the pipeline fits: lifetimes' ``frequency, recency, T, monetary_value`` (and
+    ``margin_value``), one row per customer, in weeks at hour resolution.
+
+    ``orders`` is :func:`customer_orders`' frame (or any frame with ``settings``' columns);
+    ``observation_end`` defaults to the last order, as in the ``customer_models`` asset. The rows are those
+    of :func:`purchase_rows`, the same :func:`predict_customers` summarises.
+    """
+    end = _observation_end(orders, observation_end, settings)
+    return rfm_summary(
+        purchase_rows(orders, end, settings),
+        settings.customer_col,
+        settings.datetime_col,
+        settings.monetary_col,
+        observation_end=end,
+        freq=settings.freq,
+        freq_multiplier=settings.freq_multiplier,
+        margin_col=settings.margin_col,
+    )
+
+
+def fit_customer_model(summary: pd.DataFrame, settings: PipelineSettings = PIPELINE_SETTINGS) -> ClvModel:
+    """BG/NBD + Gamma-Gamma fitted on :func:`customer_summary`'s frame exactly as the pipeline fits it."""
+    return fit_clv(summary, settings.penalizer_coef, time_unit_days=settings.time_unit_days)
 
 
 def empty_predictions() -> pd.DataFrame:
@@ -158,6 +301,25 @@ def _churn_frame(
         frame["churned"] = labels.set_index(customer_col)["churned"].reindex(frame.index)
     frame["cutoff"] = cutoff
     return frame
+
+
+def churn_frame(
+    orders: pd.DataFrame,
+    cutoff: Any,
+    horizon_days: int | None,
+    features: FeatureSource = None,
+    settings: PipelineSettings = PIPELINE_SETTINGS,
+) -> pd.DataFrame:
+    """The churn classifier's rows at ``cutoff``, built as :func:`predict_customers` builds them: one row per
+    customer who had ordered by then (index ``settings.customer_col``), the RFM features of
+    :func:`~orchestration.analytics.churn.rfm_features`, the extra ``features`` of that day (e.g.
+    ``marts.customer_churn_features``), ``churned`` (no order in the ``horizon_days`` after the cutoff; left
+    out when None) and ``cutoff``."""
+    rows = purchase_rows(orders, None, settings)
+    return _churn_frame(
+        rows, settings.customer_col, settings.datetime_col, settings.monetary_col, _naive_timestamp(cutoff),
+        horizon_days, features,
+    )  # fmt: skip
 
 
 def _model_quality_from_fit(model: ClvModel, computed_at: Any) -> list[pd.DataFrame]:
@@ -239,27 +401,15 @@ def predict_customers(
     stamp = pd.Timestamp.now(tz="UTC") if computed_at is None else pd.Timestamp(computed_at)
     end = _naive_timestamp(observation_end)
     unit_days = time_unit_days(freq, freq_multiplier)
-    value_cols = [c for c in (monetary_col, margin_col) if c]
 
-    times = _naive_datetimes(transactions[datetime_col])
-    # As in lifetimes, the whole period (day) of observation_end is observed.
-    last_moment = pd.Period(end, freq=freq).end_time
-    keep = (
-        (times <= last_moment).to_numpy()
-        & transactions[customer_col].notna().to_numpy()
-        & times.notna().to_numpy()
+    rows, n_refunds = _purchase_rows(
+        transactions, end, customer_col, datetime_col, monetary_col, margin_col, freq
     )
-    if monetary_col:
-        value = pd.to_numeric(transactions[monetary_col]).to_numpy(dtype=float)
-        refunds = keep & (value < 0)
-        if refunds.any():
-            messages.append(
-                f"{int(refunds.sum())} rows with a negative {monetary_col} were treated as refunds, not "
-                "purchases, and left out."
-            )
-        keep &= ~(value < 0)
-    rows = transactions.loc[keep, [customer_col, datetime_col, *value_cols]].reset_index(drop=True)
-    rows[datetime_col] = times.to_numpy()[keep]
+    if n_refunds:
+        messages.append(
+            f"{n_refunds} rows with a negative {monetary_col} were treated as refunds, not "
+            "purchases, and left out."
+        )
 
     summary = rfm_summary(
         rows,
@@ -316,12 +466,18 @@ def predict_customers(
     out["probability_alive"] = model.probability_alive(summary)
     for days in (30, 90, 365):
         out[f"expected_purchases_{days}d"] = model.expected_purchases(summary, days / unit_days)
+    purchase_range = model.purchase_interval(summary, 90 / unit_days, level=0.8)
+    out["expected_purchases_90d_low"] = purchase_range["low"].astype(float)
+    out["expected_purchases_90d_high"] = purchase_range["high"].astype(float)
     if monetary_col:
         out["expected_order_value"] = model.expected_order_value(summary)
         out["clv_12m"] = model.clv(summary, months=clv_months, discount_rate=discount_rate)
+        value_range = model.value_interval(summary, clv_months, 0.8, discount_rate=discount_rate)
+        out["clv_12m_low"], out["clv_12m_high"] = value_range["low"], value_range["high"]
     else:
         out["expected_order_value"] = math.nan
         out["clv_12m"] = math.nan
+        out["clv_12m_low"] = out["clv_12m_high"] = math.nan
     out["clv_margin_12m"] = (
         model.clv(summary, months=clv_months, discount_rate=discount_rate, value="margin")
         if margin_col
@@ -365,6 +521,7 @@ def predict_customers(
                 freq=freq,
                 freq_multiplier=freq_multiplier,
                 penalizer_coef=penalizer_coef,
+                interval_level=0.8,
             )
             quality.append(
                 holdout_metrics(holdout, model_name="clv_holdout", thresholds=thresholds, computed_at=stamp)

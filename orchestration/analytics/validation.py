@@ -32,6 +32,8 @@ __all__ = [
     "holdout_metrics",
     "holdout_predictions",
     "holdout_validation",
+    "interval_metrics",
+    "model_choice_quality",
     "quality_frame",
     "quality_ok",
     "spearman",
@@ -63,6 +65,12 @@ DEFAULT_THRESHOLDS: dict[str, tuple[float | None, float | None]] = {
     "auc": (0.6, None),
     # Gamma-Gamma assumes frequency and order value are independent.
     "corr_frequency_value_spearman": (-0.3, 0.3),
+    # Share of customers whose holdout purchases fall inside their 80 % range: below 0.8 the ranges are
+    # too narrow (dishonest). Counts are discrete, so a correct model covers more than 0.8 (≈ 0.92 on CDNOW).
+    "interval_coverage_80": (0.8, None),
+    # Realised minus model-expected coverage of the 80 % ranges: the sharper honesty check, since discrete
+    # ranges can cover 0.8 even at a lower nominal level. On CDNOW 39/39: −0.024 (BG/NBD), −0.039 (Pareto/NBD).
+    "interval_coverage_gap_80": (-0.05, None),
 }
 
 FREQUENCY_BUCKETS = 7  # calibration frequencies 0..6 and "7+"
@@ -147,6 +155,8 @@ def holdout_predictions(
     freq: str = "D",
     freq_multiplier: float = 7,
     penalizer_coef: float = 0.0,
+    model: str = "bgnbd",
+    interval_level: float | None = None,
 ) -> tuple[pd.DataFrame, ClvModel]:
     """Fit on ``(.., calibration_end]`` and predict ``(calibration_end, observation_end]`` per customer.
 
@@ -154,7 +164,11 @@ def holdout_predictions(
     :func:`~orchestration.analytics.clv.calibration_and_holdout_summary`) with ``predicted_purchases``,
     ``naive_purchases`` (calibration repeat rate × holdout length), ``actual_value`` (holdout spend from
     the rows) and ``predicted_value`` (predicted purchases × expected order value, undiscounted), and the
-    calibration model.
+    calibration model. ``model`` is the purchase model (``"bgnbd"`` or ``"pareto_nbd"``). With
+    ``interval_level`` (e.g. 0.8), ``purchases_low`` and ``purchases_high`` hold each customer's range of
+    holdout purchases (:meth:`~orchestration.analytics.clv.ClvModel.purchase_interval`) and
+    ``purchases_range_probability`` the model's own probability of the range, and ``interval_level`` the
+    level, which :func:`holdout_metrics` turns into coverage and width.
     """
     cal = calibration_and_holdout_summary(
         transactions,
@@ -169,10 +183,18 @@ def holdout_predictions(
     summary = cal.rename(columns=lambda c: c.removesuffix("_cal"))[
         ["frequency", "recency", "T", *(["monetary_value"] if monetary_col else [])]
     ]
-    model = fit_clv(summary, penalizer_coef, time_unit_days=time_unit_days(freq, freq_multiplier))
+    model = fit_clv(
+        summary, penalizer_coef, model=model, time_unit_days=time_unit_days(freq, freq_multiplier)
+    )
     duration = float(cal["duration_holdout"].iloc[0])
     out = cal.copy()
     out["predicted_purchases"] = model.expected_purchases(summary, duration)
+    if interval_level is not None:
+        ranges = model.purchase_interval(summary, duration, level=interval_level, with_probability=True)
+        out["purchases_low"] = ranges["low"]
+        out["purchases_high"] = ranges["high"]
+        out["purchases_range_probability"] = ranges["probability"]
+        out["interval_level"] = float(interval_level)
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = np.where(summary["T"] > 0, summary["frequency"] / summary["T"], 0.0)
     out["naive_purchases"] = rate * duration
@@ -204,8 +226,10 @@ def holdout_metrics(
     Overall (segment ``all``): ``purchases_mae``, ``purchases_rmse``, ``purchases_mae_naive``,
     ``purchases_mae_skill``, ``predicted_total_purchases``, ``actual_total_purchases``,
     ``relative_aggregate_purchase_error``, ``spearman_value`` (predicted vs actual holdout spend),
-    ``n_customers``, ``holdout_length``. Per calibration frequency 0..6 and 7+ (segment
-    ``frequency_cal=k``): ``mean_predicted_purchases``, ``mean_actual_purchases``, ``n_customers``.
+    ``n_customers``, ``holdout_length``; with the ``purchases_low/high`` columns of
+    :func:`holdout_predictions` also the :func:`interval_metrics` (``interval_coverage_80``, …). Per
+    calibration frequency 0..6 and 7+ (segment ``frequency_cal=k``): ``mean_predicted_purchases``,
+    ``mean_actual_purchases``, ``n_customers`` (and ``interval_coverage_<level>``).
     """
     predicted = holdout["predicted_purchases"].to_numpy(dtype=float)
     actual = holdout["frequency_holdout"].to_numpy(dtype=float)
@@ -231,6 +255,9 @@ def holdout_metrics(
         "n_customers": float(len(holdout)),
         "holdout_length": float(holdout["duration_holdout"].iloc[0]) if len(holdout) else math.nan,
     }
+    has_ranges = "purchases_low" in holdout and "purchases_high" in holdout
+    if has_ranges:
+        metrics.update(interval_metrics(holdout))
     frames = [quality_frame(model_name, metrics, thresholds=thresholds, computed_at=computed_at)]
     stamp = frames[0]["computed_at"].iloc[0]
     bucket = np.minimum(holdout["frequency_cal"].to_numpy(dtype=int), FREQUENCY_BUCKETS)
@@ -246,12 +273,80 @@ def holdout_metrics(
                     "mean_predicted_purchases": float(predicted[chosen].mean()),
                     "mean_actual_purchases": float(actual[chosen].mean()),
                     "n_customers": float(chosen.sum()),
+                    **(
+                        {
+                            k: v
+                            for k, v in interval_metrics(holdout.loc[chosen]).items()
+                            if k.startswith("interval_coverage")
+                        }
+                        if has_ranges
+                        else {}
+                    ),
                 },
                 segment=f"frequency_cal={label}",
                 thresholds=thresholds,
                 computed_at=stamp,
             )
         )
+    return pd.concat(frames, ignore_index=True)
+
+
+def _level_suffix(level: float) -> str:
+    return f"{level * 100:g}".replace(".", "_")
+
+
+def interval_metrics(holdout: pd.DataFrame, level: float | None = None) -> dict[str, float]:
+    """Coverage and width of the holdout purchase ranges of :func:`holdout_predictions`.
+
+    ``interval_coverage_<L>``: share of customers with ``purchases_low <= frequency_holdout <=
+    purchases_high``; ``interval_mean_width_<L>``: mean of ``high − low`` (in purchases);
+    ``interval_share_zero_width_<L>``: share of ranges [k, k] (mostly [0, 0]). With the
+    ``purchases_range_probability`` column also ``interval_expected_coverage_<L>`` (the mean model
+    probability of the ranges: what the model itself expects the coverage to be, above the level because
+    counts are discrete) and ``interval_coverage_gap_<L>`` = realised − expected coverage, which is
+    negative when the ranges are over-confident. ``<L>`` is the level in percent (``80`` for 0.8), read
+    from the ``interval_level`` column unless ``level`` is given.
+    """
+    if level is None:
+        level = float(holdout["interval_level"].iloc[0]) if len(holdout) else 0.8
+    low = holdout["purchases_low"].to_numpy(dtype=float)
+    high = holdout["purchases_high"].to_numpy(dtype=float)
+    actual = holdout["frequency_holdout"].to_numpy(dtype=float)
+    suffix = _level_suffix(level)
+    if not len(actual):
+        return {f"interval_coverage_{suffix}": math.nan, f"interval_mean_width_{suffix}": math.nan}
+    coverage = float(np.mean((actual >= low) & (actual <= high)))
+    out = {
+        f"interval_coverage_{suffix}": coverage,
+        f"interval_mean_width_{suffix}": float(np.mean(high - low)),
+        f"interval_share_zero_width_{suffix}": float(np.mean(high == low)),
+    }
+    if "purchases_range_probability" in holdout:
+        expected = float(holdout["purchases_range_probability"].mean())
+        out[f"interval_expected_coverage_{suffix}"] = expected
+        out[f"interval_coverage_gap_{suffix}"] = coverage - expected
+    return out
+
+
+def model_choice_quality(model: ClvModel, computed_at: Any = None) -> pd.DataFrame:
+    """``model_quality`` rows of the holdout comparison made by ``fit_clv(..., model="auto")``.
+
+    Per candidate (model ``bgnbd`` / ``pareto_nbd``): ``holdout_mae`` (the criterion), ``holdout_rmse``,
+    ``holdout_relative_aggregate_error``, ``holdout_predicted_mean``, ``holdout_actual_mean`` and a
+    ``model_choice`` row whose value is 1 for the chosen model and 0 for the others. Empty when the model
+    was not chosen automatically.
+    """
+    choice = model.diagnostics.get("model_choice")
+    if not choice:
+        return empty_quality_frame()
+    frames = []
+    stamp = computed_at
+    for name, info in choice["candidates"].items():
+        metrics = {k: v for k, v in info.items() if k.startswith("holdout_")}
+        metrics["model_choice"] = 1.0 if name == choice["chosen"] else 0.0
+        frame = quality_frame(name, metrics, computed_at=stamp)
+        stamp = frame["computed_at"].iloc[0]
+        frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
 
@@ -266,6 +361,8 @@ def holdout_validation(
     freq: str = "D",
     freq_multiplier: float = 7,
     penalizer_coef: float = 0.0,
+    model: str = "bgnbd",
+    interval_level: float | None = 0.8,
     model_name: str = "clv",
     thresholds: Mapping[str, tuple[float | None, float | None]] | None = None,
     computed_at: Any = None,
@@ -274,6 +371,8 @@ def holdout_validation(
 
     See :func:`holdout_predictions` for the split and :func:`holdout_metrics` for the figures. Customers
     whose first purchase falls in the holdout are not scored (BG/NBD knows nothing about them).
+    ``model`` is the purchase model; ``interval_level`` (default 0.8, None to skip) adds the coverage
+    and width of the purchase ranges (``interval_coverage_80``, ``interval_mean_width_80``).
     """
     holdout, _ = holdout_predictions(
         transactions,
@@ -285,6 +384,8 @@ def holdout_validation(
         freq=freq,
         freq_multiplier=freq_multiplier,
         penalizer_coef=penalizer_coef,
+        model=model,
+        interval_level=interval_level,
     )
     return holdout_metrics(holdout, model_name=model_name, thresholds=thresholds, computed_at=computed_at)
 

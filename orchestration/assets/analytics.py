@@ -17,11 +17,8 @@ from orchestration.landing_watch import landing_state, run_key_for
 from orchestration.resources import LandingResource, WarehouseResource
 from orchestration.warehouse import publish, replace_table
 
-# Thresholds of the demo defaults, chosen for shops of a few thousand orders a month: a product pair must
-# appear in at least 0.2% of orders to be a rule (0.1% at category level would be every pair) and hold
-# in half of the antecedent's baskets.
-PRODUCT_RULES = {"min_support": 0.002, "min_confidence": 0.2, "max_len": 3}
-CATEGORY_RULES = {"min_support": 0.01, "min_confidence": 0.3, "max_len": 3}
+PRODUCT_RULES = basket.PIPELINE_PRODUCT_RULES
+CATEGORY_RULES = basket.PIPELINE_CATEGORY_RULES
 RECOMMENDATIONS_PER_CUSTOMER = 3
 # Used only when the warehouse has no orders (no cutoffs in marts.customer_churn_features); dbt's
 # ``churn_horizon_days`` is the one setting.
@@ -67,23 +64,19 @@ MART = {
 )
 def customer_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """BG/NBD + Gamma-Gamma (lifetimes) and the churn classifier, fitted on ``marts.fct_orders``."""
-    from orchestration.analytics.customer_models import predict_customers
+    from orchestration.analytics.customer_models import PIPELINE_SETTINGS, customer_orders, predict_customers
 
     eligibility = settings.model_eligibility()
     with warehouse.connect() as con:
         # Net of each order's own refunds: what the customer really spent (see DECISIONLOG.md).
-        orders = con.execute(
-            "select customer_id, ordered_at, net_revenue as revenue, "
-            "gross_margin - refund_amount as margin from marts.fct_orders"
-        ).fetch_df()
+        orders = customer_orders(con)
         observation_end = orders["ordered_at"].max() if len(orders) else None
         features, horizon = _churn_features(con)
         predictions, quality, _model, messages = predict_customers(
-            orders, observation_end=observation_end, customer_col="customer_id", datetime_col="ordered_at",
-            monetary_col="revenue", margin_col="margin", features=features, churn_horizon_days=horizon,
-            # Weeks at hour resolution: two orders on one day are two purchases (merging them by day biased
-            # α by about 5 % on generated data; see DECISIONLOG.md).
-            freq="h", freq_multiplier=168,
+            orders, observation_end=observation_end, features=features, churn_horizon_days=horizon,
+            # Columns and time resolution (weeks at hour resolution) shared with the notebooks and the
+            # README's example, so their fits give ml.model_quality's parameters.
+            **PIPELINE_SETTINGS.predict_arguments(),
             min_repeat_customers=eligibility["min_repeat_customers"],
             min_history_days=eligibility["min_history_days"],
         )  # fmt: skip

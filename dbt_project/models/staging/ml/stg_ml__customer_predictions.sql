@@ -23,8 +23,13 @@ renamed as (
         clv_margin_12m,
         churn_risk,
         churn_band,
+        churn_model,
         cast(expected_next_order_date as date) as expected_next_order_date,
-        {{ to_utc('predicted_at') }} as predicted_at
+        {{ to_utc('predicted_at') }} as predicted_at,
+        expected_purchases_90d_low,
+        expected_purchases_90d_high,
+        clv_12m_low,
+        clv_12m_high
 
     from source
 

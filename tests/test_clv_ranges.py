@@ -1,0 +1,393 @@
+"""Prediction ranges, their holdout coverage, Pareto/NBD and the automatic model choice."""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from orchestration.analytics import clv as clv_module
+from orchestration.analytics.clv import (
+    ClvModel,
+    calibration_and_holdout_summary,
+    fit_clv,
+)
+from orchestration.analytics.clv_simulation import simulate_transactions
+from orchestration.analytics.customer_models import predict_customers
+from orchestration.analytics.validation import (
+    holdout_metrics,
+    holdout_predictions,
+    interval_metrics,
+    model_choice_quality,
+    quality_ok,
+)
+
+lifetimes = pytest.importorskip("lifetimes")
+from lifetimes import ParetoNBDFitter  # noqa: E402
+from lifetimes.datasets import (  # noqa: E402
+    load_cdnow_summary,
+    load_cdnow_summary_data_with_monetary_value,
+)
+
+# Fader, Hardie & Lee (2005) "A note on implementing the Pareto/NBD model in MATLAB" (note 008), CDNOW
+# 1/10 sample, weeks: r 0.553, α 10.578, s 0.606, β 11.669, log-likelihood −9,595.0.
+PUBLISHED_PARETO_NBD = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}
+PUBLISHED_PARETO_LOG_LIKELIHOOD = -9595.0
+
+DATASETS = files("lifetimes") / "datasets"
+SIM_TRUTH = {"r": 0.8, "alpha": 8.0, "a": 1.0, "b": 3.0}
+SIM_VALUE = {"p": 4.0, "q": 5.0, "v": 100.0}
+SIM_END = pd.Timestamp("2024-12-31")
+
+
+@pytest.fixture(scope="module")
+def cdnow_master() -> pd.DataFrame:
+    """All 69,659 CDNOW purchases of the 23,570 customers of the first quarter of 1997."""
+    frame = pd.read_csv(DATASETS / "CDNOW_master.txt", sep=r"\s+", dtype={"customer_id": str, "date": str})
+    frame["date"] = pd.to_datetime(frame["date"], format="%Y%m%d")
+    return frame
+
+
+@pytest.fixture(scope="module")
+def cdnow() -> pd.DataFrame:
+    return load_cdnow_summary_data_with_monetary_value()
+
+
+@pytest.fixture(scope="module")
+def bgnbd_model(cdnow) -> ClvModel:
+    return fit_clv(cdnow)
+
+
+@pytest.fixture(scope="module")
+def pareto_model(cdnow) -> ClvModel:
+    return fit_clv(cdnow, model="pareto_nbd")
+
+
+def _rows(model: ClvModel, summary: pd.DataFrame) -> pd.DataFrame:
+    """A handful of contrasting customers: one-timers young and old, heavy buyers, lapsed buyers."""
+    picks = [
+        summary.index[(summary["frequency"] == 0)][0],
+        summary.sort_values("frequency").index[-1],
+        summary.index[(summary["frequency"] >= 3) & (summary["recency"] < 0.3 * summary["T"])][0],
+        summary.index[(summary["frequency"] == 1) & (summary["recency"] > 0.8 * summary["T"])][0],
+        summary.index[(summary["frequency"] == 2)][5],
+    ]
+    return summary.loc[picks]
+
+
+# --- Pareto/NBD -----------------------------------------------------------------------------------------
+
+
+def test_pareto_nbd_reproduces_the_published_cdnow_fit():
+    model = fit_clv(load_cdnow_summary(index_col=[0]), model="pareto_nbd")
+    assert model.purchase_model == "pareto_nbd"
+    errors = {k: model.params[k] / v - 1 for k, v in PUBLISHED_PARETO_NBD.items()}
+    assert all(abs(e) < 0.005 for e in errors.values()), errors
+    info = model.diagnostics["pareto_nbd"]
+    assert info["converged"]
+    assert info["n_customers"] == 2357
+    assert info["log_likelihood"] == pytest.approx(PUBLISHED_PARETO_LOG_LIKELIHOOD, abs=0.5)
+    assert "bgnbd" not in model.diagnostics
+
+
+def test_pareto_nbd_predictions_match_lifetimes_and_the_note_028_pmf(pareto_model, cdnow):
+    fitter = ParetoNBDFitter()
+    fitter.params_ = pd.Series({k: pareto_model.params[k] for k in PUBLISHED_PARETO_NBD})
+    x, t_x, big_t = (cdnow[c].to_numpy() for c in ("frequency", "recency", "T"))
+    np.testing.assert_allclose(
+        pareto_model.expected_purchases(cdnow, 39),
+        fitter.conditional_expected_number_of_purchases_up_to_time(39, x, t_x, big_t),
+        rtol=1e-10,
+    )
+    alive = pareto_model.probability_alive(cdnow)
+    np.testing.assert_allclose(alive, fitter.conditional_probability_alive(x, t_x, big_t), rtol=1e-10)
+    # Pareto/NBD, unlike BG/NBD: even a one-timer may have left.
+    assert (alive[cdnow["frequency"] == 0] < 0.95).all()
+    # P(no purchase in t) by quadrature against Fader & Hardie's closed-form conditional PMF at n = 0.
+    rows = _rows(pareto_model, cdnow)
+    for _, row in rows.iterrows():
+        closed = fitter.conditional_probability_of_n_purchases_up_to_time(
+            0, 13.0, row["frequency"], row["recency"], row["T"]
+        )
+        ours = pareto_model.probability_no_purchase(row.to_frame().T, 13.0).iloc[0]
+        assert ours == pytest.approx(float(closed), abs=1e-6)
+
+
+def test_pareto_nbd_pmf_equals_the_note_028_closed_form(pareto_model, cdnow):
+    fitter = ParetoNBDFitter()
+    fitter.params_ = pd.Series({k: pareto_model.params[k] for k in PUBLISHED_PARETO_NBD})
+    rows = _rows(pareto_model, cdnow)
+    x, _, big_t = (rows[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    p_alive = pareto_model.probability_alive(rows).to_numpy()
+    pmfs = clv_module._pareto_alive_pmfs(pareto_model.params, x, big_t, 39.0)
+    for n in range(6):
+        ours = (1 - p_alive) * (n == 0) + p_alive * next(pmfs)
+        for i, (_, row) in enumerate(rows.iterrows()):
+            closed = fitter.conditional_probability_of_n_purchases_up_to_time(
+                n, 39.0, row["frequency"], row["recency"], row["T"]
+            )
+            assert ours[i] == pytest.approx(float(closed), abs=2e-6), (n, row.to_dict())
+
+
+def test_every_prediction_method_works_for_pareto_nbd(pareto_model, cdnow):
+    wait = pareto_model.next_purchase_wait(cdnow)
+    finite = np.isfinite(wait.to_numpy())
+    assert 0 < finite.sum() < len(cdnow)
+    # At the median wait the probability of having bought is exactly one half.
+    at_wait = cdnow.loc[finite]
+    no_buy = pareto_model.probability_no_purchase(at_wait, wait[finite].to_numpy())
+    np.testing.assert_allclose(no_buy, 0.5, atol=1e-6)
+    values = pareto_model.clv(cdnow)
+    assert np.isfinite(values).all()
+    assert (values >= 0).all()
+    ranges = pareto_model.purchase_interval(cdnow, 13)
+    assert (ranges["low"] <= ranges["high"]).all()
+    restored = ClvModel.from_dict(json.loads(json.dumps(pareto_model.to_dict())))
+    assert restored.purchase_model == "pareto_nbd"
+    np.testing.assert_allclose(
+        restored.expected_purchases(cdnow, 13), pareto_model.expected_purchases(cdnow, 13)
+    )
+
+
+# --- purchase ranges ------------------------------------------------------------------------------------
+
+
+def _brute_force_bgnbd_pmf(params, x, big_t, t, k):
+    """P(min(N, G) = k | alive) by numerical integration over λ ~ Gamma(r+x, α+T) and p ~ Beta(a, b+x).
+
+    Both integrals are taken over the quantiles (midpoint rule on 4,000 × 4,000 probability points), with
+    N ~ Poisson(λt) and G ~ Geometric(p) evaluated directly.
+    """
+    r, alpha, a, b = (params[c] for c in ("r", "alpha", "a", "b"))
+    grid = (np.arange(4000) + 0.5) / 4000
+    lam = stats.gamma.ppf(grid, r + x, scale=1 / (alpha + big_t))[:, None]
+    p = stats.beta.ppf(grid, a, b + x)[None, :]
+    count = stats.poisson(lam * t)
+    if k == 0:
+        inner = count.pmf(0) * np.ones_like(p)
+    else:
+        inner = count.pmf(k) * (1 - p) ** (k - 1) + p * (1 - p) ** (k - 1) * count.sf(k)
+    return float(inner.mean())
+
+
+def test_bgnbd_pmf_equals_brute_force_integration(bgnbd_model, cdnow):
+    rows = _rows(bgnbd_model, cdnow).iloc[:4]
+    x, _, big_t = (rows[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    pmfs = clv_module._bgnbd_alive_pmfs(bgnbd_model.params, x, big_t, 39.0)
+    for k in range(4):
+        ours = next(pmfs)
+        for i in range(len(rows)):
+            assert ours[i] == pytest.approx(
+                _brute_force_bgnbd_pmf(bgnbd_model.params, x[i], big_t[i], 39.0, k), abs=2e-3
+            ), (k, i)
+
+
+@pytest.mark.parametrize("model_name", ["bgnbd", "pareto_nbd"])
+def test_simulated_posterior_mean_equals_the_closed_form_expectation(
+    model_name, bgnbd_model, pareto_model, cdnow
+):
+    model = bgnbd_model if model_name == "bgnbd" else pareto_model
+    draws = model.sample_purchases(cdnow, 39, n_samples=4000, seed=3)
+    expected = model.expected_purchases(cdnow, 39).to_numpy()
+    standard_error = draws.std(axis=1) / np.sqrt(draws.shape[1])
+    z = (draws.mean(axis=1) - expected) / np.where(standard_error > 0, standard_error, 1)
+    assert np.abs(z).max() < 5  # 2,357 rows: a max |z| of 5 is a real discrepancy
+    assert abs(z.mean()) < 0.1
+    assert draws.mean() == pytest.approx(expected.mean(), rel=0.01)
+
+
+@pytest.mark.parametrize("model_name", ["bgnbd", "pareto_nbd"])
+def test_purchase_interval_is_the_central_range_of_the_simulated_posterior(
+    model_name, bgnbd_model, pareto_model, cdnow
+):
+    model = bgnbd_model if model_name == "bgnbd" else pareto_model
+    ranges = model.purchase_interval(cdnow, 39, level=0.8)
+    assert list(ranges.columns) == ["low", "high"]
+    assert ranges.index.equals(cdnow.index)
+    assert ranges.dtypes.map(pd.api.types.is_integer_dtype).all()
+    draws = model.sample_purchases(cdnow, 39, n_samples=4000, seed=5)
+    low, high = ranges["low"].to_numpy()[:, None], ranges["high"].to_numpy()[:, None]
+    below = (draws < low).mean(axis=1)
+    above = (draws > high).mean(axis=1)
+    tolerance = 4 * np.sqrt(0.1 * 0.9 / 4000)
+    assert below.max() <= 0.1 + tolerance
+    assert above.max() <= 0.1 + tolerance
+    # Minimality: widening is not needed, narrowing by one at the top would leave more than 10 % above.
+    above_minus_one = (draws > high - 1).mean(axis=1)[ranges["high"].to_numpy() > 0]
+    assert above_minus_one.min() >= 0.1 - tolerance
+
+
+def test_a_dead_looking_customer_gets_a_zero_range_and_an_active_one_does_not(bgnbd_model):
+    summary = pd.DataFrame(
+        {"frequency": [20.0, 20.0], "recency": [1.0, 70.0], "T": [70.0, 70.0]}, index=["gone", "active"]
+    )
+    ranges = bgnbd_model.purchase_interval(summary, 39)
+    assert tuple(ranges.loc["gone"]) == (0, 0)
+    assert ranges.loc["active", "high"] >= 5
+
+
+def test_level_must_be_a_probability(bgnbd_model, cdnow):
+    with pytest.raises(ValueError, match="level"):
+        bgnbd_model.purchase_interval(cdnow, 39, level=80)
+
+
+# --- value ranges ---------------------------------------------------------------------------------------
+
+
+def test_value_interval_brackets_the_clv_and_covers_realised_holdout_spend(cdnow_master):
+    holdout, model = holdout_predictions(
+        cdnow_master, "customer_id", "date", "dollar_value", "1997-09-30", "1998-06-30"
+    )
+    summary = holdout.rename(columns=lambda c: c.removesuffix("_cal"))[
+        ["frequency", "recency", "T", "monetary_value"]
+    ]
+    duration = float(holdout["duration_holdout"].iloc[0])
+    # One "month" of exactly the holdout length, undiscounted: the range of the holdout spend.
+    ranges = model.value_interval(summary, months=1, periods_per_month=duration, discount_rate=0.0)
+    spend = holdout["actual_value"].to_numpy()
+    inside = (spend >= ranges["low"].to_numpy() - 1e-9) & (spend <= ranges["high"].to_numpy() + 1e-9)
+    assert 0.8 <= inside.mean() <= 0.97
+    twelve = model.value_interval(summary, months=12)
+    clv = model.clv(summary, months=12)
+    assert (twelve["low"] <= twelve["high"]).all()
+    assert ((clv >= twelve["low"]) & (clv <= twelve["high"])).mean() > 0.9
+
+
+# --- honest ranges on the CDNOW holdout -----------------------------------------------------------------
+
+
+def test_cdnow_39_39_week_ranges_are_honest_and_too_wide_ones_show(cdnow_master):
+    holdout, _ = holdout_predictions(
+        cdnow_master, "customer_id", "date", None, "1997-09-30", "1998-06-30", interval_level=0.8
+    )
+    assert len(holdout) == 23570
+    assert holdout["duration_holdout"].iloc[0] == 39
+    quality = holdout_metrics(holdout, computed_at="2025-01-01")
+    figures = quality.set_index(["metric", "segment"])["value"]
+    coverage, width = figures["interval_coverage_80", "all"], figures["interval_mean_width_80", "all"]
+    # Independent count of the same figure.
+    assert coverage == pytest.approx(
+        np.mean(
+            (holdout["frequency_holdout"] >= holdout["purchases_low"])
+            & (holdout["frequency_holdout"] <= holdout["purchases_high"])
+        )
+    )
+    assert 0.80 <= coverage <= 0.96
+    assert width < 3
+    assert ("interval_coverage_80", "frequency_cal=0") in figures.index
+    assert quality_ok(quality)[0]  # (no spend was given, so spearman_value is "not computed")
+
+    wide, _ = holdout_predictions(
+        cdnow_master, "customer_id", "date", None, "1997-09-30", "1998-06-30", interval_level=0.99
+    )
+    # The 99 % ranges passed off as 80 % ones: too wide shows up as coverage above 0.96 and more width.
+    judged = interval_metrics(wide, level=0.8)
+    assert judged["interval_coverage_80"] > 0.96
+    assert judged["interval_mean_width_80"] > width + 1
+
+    # A 30 % range passed off as an 80 % one is too narrow and fails the stored lower bound of the check.
+    narrow, _ = holdout_predictions(
+        cdnow_master, "customer_id", "date", None, "1997-09-30", "1998-06-30", interval_level=0.3
+    )
+    narrow["interval_level"] = 0.8
+    ok, messages = quality_ok(holdout_metrics(narrow))
+    assert not ok
+    assert any(m.startswith("clv.interval_coverage_80") for m in messages)
+    # The model's own probability of the ranges is what the realised coverage is measured against.
+    expected = figures["interval_expected_coverage_80", "all"]
+    assert expected == pytest.approx(holdout["purchases_range_probability"].mean())
+    assert expected >= 0.8
+    assert figures["interval_coverage_gap_80", "all"] == pytest.approx(coverage - expected)
+    assert figures["interval_coverage_gap_80", "all"] > -0.05
+
+
+# --- automatic model choice ------------------------------------------------------------------------------
+
+
+def test_auto_choice_picks_bgnbd_on_bgnbd_data_and_records_the_comparison():
+    transactions, _ = simulate_transactions(
+        20_000, **SIM_TRUTH, **SIM_VALUE, observation_end=SIM_END, history_days=1095, seed=21
+    )
+    calibration_end = SIM_END - pd.Timedelta(days=182)
+    holdout = calibration_and_holdout_summary(
+        transactions, "customer_id", "ordered_at", calibration_end, SIM_END, freq="D", freq_multiplier=7
+    )
+    summary = clv_module.rfm_summary(
+        transactions,
+        "customer_id",
+        "ordered_at",
+        "revenue",
+        observation_end=SIM_END,
+        freq="D",
+        freq_multiplier=7,
+    )
+    model = fit_clv(summary, model="auto", holdout=holdout)
+    choice = model.diagnostics["model_choice"]
+    assert choice["chosen"] == "bgnbd" == model.purchase_model
+    candidates = choice["candidates"]
+    assert set(candidates) == {"bgnbd", "pareto_nbd"}
+    # The criterion recomputed independently from the candidates' calibration parameters.
+    cal = holdout[["frequency_cal", "recency_cal", "T_cal"]].set_axis(["frequency", "recency", "T"], axis=1)
+    for name, info in candidates.items():
+        refit = ClvModel(params=info["params_cal"], purchase_model=name)
+        predicted = refit.expected_purchases(cal, float(holdout["duration_holdout"].iloc[0]))
+        assert info["holdout_mae"] == pytest.approx(np.mean(np.abs(predicted - holdout["frequency_holdout"])))
+    assert candidates["bgnbd"]["holdout_mae"] < candidates["pareto_nbd"]["holdout_mae"]
+    rows = model_choice_quality(model, computed_at="2025-01-01").set_index(["model", "metric"])["value"]
+    assert rows["bgnbd", "model_choice"] == 1.0
+    assert rows["pareto_nbd", "model_choice"] == 0.0
+    assert rows["bgnbd", "holdout_mae"] == pytest.approx(candidates["bgnbd"]["holdout_mae"])
+    # The chosen model is refitted on the full period and recovers the generator's parameters.
+    for key, truth in SIM_TRUTH.items():
+        assert model.params[key] == pytest.approx(truth, rel=0.15), key
+
+
+def test_auto_needs_a_holdout_and_default_stays_bgnbd(cdnow):
+    with pytest.raises(ValueError, match="holdout"):
+        fit_clv(cdnow, model="auto")
+    assert fit_clv(cdnow).purchase_model == "bgnbd"
+    assert model_choice_quality(fit_clv(cdnow)).empty
+
+
+# --- through the pipeline function -----------------------------------------------------------------------
+
+
+def test_predict_customers_carries_ranges_and_their_holdout_coverage():
+    transactions, truth = simulate_transactions(
+        8_000, **SIM_TRUTH, **SIM_VALUE, observation_end=SIM_END, history_days=1095, seed=5
+    )
+    predictions, quality, model, _ = predict_customers(
+        transactions, SIM_END, churn_classifier=None, computed_at="2025-01-01"
+    )
+    assert model is not None
+    for column in ("expected_purchases_90d", "clv_12m"):
+        assert (predictions[f"{column}_low"] <= predictions[f"{column}_high"]).all()
+    # Integer ranges need not contain the (fractional) mean: 0.03 expected purchases has the range [0, 0].
+    whole = np.floor(predictions["expected_purchases_90d"])
+    assert (
+        (whole >= predictions["expected_purchases_90d_low"])
+        & (whole <= predictions["expected_purchases_90d_high"])
+    ).mean() > 0.99
+    # Likewise a customer who will most likely not buy (P(no purchase) >= 0.9) has the value range [0, 0]
+    # and a small positive CLV; the others' ranges contain their CLV.
+    positive = predictions.loc[predictions["clv_12m_high"] > 0]
+    inside = (positive["clv_12m"] >= positive["clv_12m_low"]) & (
+        positive["clv_12m"] <= positive["clv_12m_high"]
+    )
+    assert inside.mean() > 0.9
+    assert (predictions["expected_purchases_90d_low"] % 1 == 0).all()
+    figures = quality.set_index(["model", "metric", "segment"])["value"]
+    coverage = figures["clv_holdout", "interval_coverage_80", "all"]
+    assert 0.80 <= coverage <= 0.96
+    assert figures["clv_holdout", "interval_mean_width_80", "all"] < 3
+    # Customers the generator dropped get lower ranges than those it kept alive (repeat buyers).
+    scored = predictions.set_index("customer_id").join(truth[["alive"]])
+    repeat = scored.loc[scored["frequency"] > 0]
+    assert (
+        repeat.loc[~repeat["alive"], "expected_purchases_90d_high"].mean()
+        < repeat.loc[repeat["alive"], "expected_purchases_90d_high"].mean()
+    )
