@@ -117,9 +117,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if report.success else 1
 
 
-def _serve(port: int, warehouse: Path) -> int:
+def _serve(port: int, warehouse: Path, role: str | None = None, user: str | None = None) -> int:
     env = dict(os.environ)
     env["ECRM_PUBLISHED"] = str(settings.published_path(warehouse))
+    # The role and user are configuration of the Streamlit process, never a control on a page.
+    if role:
+        env["ECRM_DASHBOARD_ROLE"] = role
+    if user:
+        env["ECRM_DASHBOARD_USER"] = user
+    # Relative defaults (audit log, saved audiences, exports) resolve against this working directory.
+    env.setdefault("ECRM_AUDIT_LOG", str(settings.audit_log_path()))
+    env.setdefault("ECRM_AUDIENCES", str(settings.audiences_path()))
+    env.setdefault("ECRM_EXPORTS", str(settings.exports_path()))
     env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
     cmd = [
         sys.executable, "-m", "streamlit", "run", str(settings.DASHBOARD_APP),
@@ -130,12 +139,13 @@ def _serve(port: int, warehouse: Path) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    """Serve the Streamlit dashboard on the published copy of the warehouse."""
+    """Serve the Streamlit dashboard on the published copy of the warehouse, in the role given (``--role``,
+    else ``ECRM_DASHBOARD_ROLE``, else ``manager``: contacts masked) for the user given (``--user``)."""
     _, warehouse = _set_paths(None, args.warehouse)
     if not settings.published_path(warehouse).exists():
         print("No published warehouse yet: run `ecrm run` first.", file=sys.stderr)
         return 2
-    return _serve(args.port, warehouse)
+    return _serve(args.port, warehouse, role=args.role, user=args.user)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -199,6 +209,59 @@ def cmd_audience(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     audience.to_csv(out, index=False)
     print(f"{len(audience):,} customers with {args.channel} consent written to {out}")
+    return 0
+
+
+def _audit():
+    """The dashboard's audit log module (``dashboards/audit.py``; the dashboards folder is no package)."""
+    import importlib.util
+
+    path = settings.PROJECT_ROOT / "dashboards" / "audit.py"
+    spec = importlib.util.spec_from_file_location("ecrm_dashboard_audit", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def cmd_export_audience(args: argparse.Namespace) -> int:
+    """Export a saved audience (``data/audiences/NAME.yml``, saved from the dashboard's Audiences page) with
+    each customer's recommended products and reasons to ``data/exports/NAME.csv``, and log the export.
+
+    The list is the one the page exports (``export_audience``): only customers whose consent allows the
+    audience's channel, read from the published copy as it is now.
+    """
+    from orchestration.analytics.audiences import export_audience, load_audience, write_export
+    from orchestration.warehouse import connect
+
+    _, warehouse = _set_paths(None, args.warehouse)
+    folder = Path(args.audiences).resolve() if args.audiences else settings.audiences_path()
+    try:
+        spec = load_audience(args.name, folder)
+    except FileNotFoundError:
+        print(
+            f"No saved audience {args.name!r} in {folder} (save one on the Audiences page).", file=sys.stderr
+        )
+        return 2
+    except ValueError as exc:
+        print(f"Audience {args.name!r}: {exc}", file=sys.stderr)
+        return 2
+    source = settings.published_path(warehouse)
+    if not source.exists():
+        print("No published warehouse yet: run `ecrm run` first.", file=sys.stderr)
+        return 2
+    with connect(source, read_only=True) as con:
+        audience = export_audience(con, spec)
+    out = Path(args.out) if args.out else settings.exports_path() / f"{args.name}.csv"
+    write_export(audience, out)
+    _audit().record(
+        "export",
+        searched=args.name,
+        customer_ids=audience["customer_id"].tolist(),
+        details={"audience": args.name, "filters": spec.to_dict(), "file": str(out.resolve()), "via": "cli"},
+        role=args.role,
+        user=args.user,
+    )
+    print(f"{len(audience):,} customers with {spec.channel} consent written to {out}")
     return 0
 
 
@@ -289,6 +352,14 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("dashboard", help="serve the management dashboard")
     d.add_argument("--warehouse", help="DuckDB file whose published copy is shown")
     d.add_argument("--port", type=int, default=8501)
+    d.add_argument(
+        "--role", choices=["manager", "analyst"], default=None,
+        help="manager sees e-mail addresses and phone numbers masked, analyst in clear "
+        "(env ECRM_DASHBOARD_ROLE, default manager)",
+    )  # fmt: skip
+    d.add_argument(
+        "--user", default=None, help="who uses the dashboard, for the audit log (env ECRM_DASHBOARD_USER)"
+    )
     d.set_defaults(func=cmd_dashboard)
 
     m = sub.add_parser("demo", help="generate demo data if absent, run everything, serve the dashboard")
@@ -315,6 +386,19 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--warehouse", help="DuckDB file whose published copy is read")
     a.add_argument("--out", help="CSV to write (default data/exports/audience_<channel>.csv)")
     a.set_defaults(func=cmd_audience)
+
+    x = sub.add_parser(
+        "export-audience", help="export an audience saved on the dashboard with recommended products"
+    )
+    x.add_argument("name", metavar="NAME", help="the saved audience (data/audiences/NAME.yml)")
+    x.add_argument(
+        "--audiences", help="folder of saved audiences (env ECRM_AUDIENCES, default data/audiences)"
+    )
+    x.add_argument("--warehouse", help="DuckDB file whose published copy is read")
+    x.add_argument("--out", help="CSV to write (default data/exports/NAME.csv)")
+    x.add_argument("--role", default=None, help="role recorded in the audit log (env ECRM_DASHBOARD_ROLE)")
+    x.add_argument("--user", default=None, help="user recorded in the audit log (env ECRM_DASHBOARD_USER)")
+    x.set_defaults(func=cmd_export_audience)
 
     b = sub.add_parser("rules", help="mine association rules from a long basket CSV (basket_id,item)")
     b.add_argument("input", help="CSV with columns basket_id,item")

@@ -1,6 +1,8 @@
 """Data quality: every landing file with its counts, encoding and schema-drift warnings, and every
 quarantined row with the rule it broke."""
 
+import components as ui
+import filters
 import queries
 import streamlit as st
 
@@ -13,6 +15,9 @@ def _figure(value: int | None) -> str:
 
 st.title("Data quality")
 if queries.require("ops.load_manifest"):
+    filters.not_applying(
+        "dates", "sales_channel", "country", "rfm_segment", why="it lists every file loaded."
+    )
     summary = queries.load_summary()
     manifest = queries.load_manifest()
     c = st.columns(7)
@@ -35,14 +40,17 @@ if queries.require("ops.load_manifest"):
     c[6].metric(
         "Reviews loaded", f"{queries.loaded_rows('shop', 'reviews'):,}", help="customers' reviews of orders"
     )
-    st.dataframe(manifest, hide_index=True, width="stretch")
+    # Rejected files first, then those with schema-drift warnings, then the rest.
+    has_warning = manifest["warnings"].fillna("").str.strip() != ""
+    manifest = manifest.assign(_rank=(manifest["status"] != "rejected") * 2 + (~has_warning) * 1)
+    ui.table(manifest.sort_values(["_rank", "path"], kind="stable").drop(columns="_rank"), "landing files")
     warned = queries.files_with_warnings()
     if not warned.empty:
         st.subheader("Schema-drift warnings")
-        st.dataframe(warned, hide_index=True, width="stretch")
+        ui.table(warned, "schema drift warnings")
     st.subheader("Quarantined rows by rule")
     by_rule = queries.quarantine_by_rule()
-    st.dataframe(by_rule, hide_index=True, width="stretch")
+    ui.table(by_rule, "quarantine by rule", empty="No row was quarantined.")
     if not by_rule.empty:
         table = st.selectbox("Show quarantined rows of", sorted(by_rule["table_name"].unique()))
-        st.dataframe(queries.quarantine_rows(table), hide_index=True, width="stretch")
+        ui.table(queries.quarantine_rows(table), "quarantined rows")
