@@ -11,15 +11,17 @@ import dagster as dg
 import pandas as pd
 
 from orchestration import settings
-from orchestration.analytics import basket, recommend
+from orchestration.analytics import basket, recommend, recommend_evaluation
 from orchestration.assets.dbt import dbt_customer_views
 from orchestration.landing_watch import landing_state, run_key_for
 from orchestration.resources import LandingResource, WarehouseResource
-from orchestration.warehouse import publish, replace_table
+from orchestration.warehouse import ensure_ml_tables, publish, replace_table
 
 PRODUCT_RULES = basket.PIPELINE_PRODUCT_RULES
 CATEGORY_RULES = basket.PIPELINE_CATEGORY_RULES
 RECOMMENDATIONS_PER_CUSTOMER = 3
+# The recommendations are measured on the last this-many days of orders, trained on everything before.
+RECOMMENDATION_TEST_DAYS = 180
 # Used only when the warehouse has no orders (no cutoffs in marts.customer_churn_features); dbt's
 # ``churn_horizon_days`` is the one setting.
 CHURN_HORIZON_DAYS = 90
@@ -203,6 +205,8 @@ def _rules_table(rules: pd.DataFrame, level: str) -> pd.DataFrame:
     key=ml_key("recommendations"),
     deps=[
         ml_key("association_rules"),
+        # Runs after customer_models, which replaces ml.model_quality; this asset adds its own rows.
+        ml_key("model_quality"),
         MART["fct_order_lines"],
         MART["dim_products"],
         MART["product__customer_categories"],
@@ -212,7 +216,8 @@ def _rules_table(rules: pd.DataFrame, level: str) -> pd.DataFrame:
 )
 def recommendations(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Top products per customer from the product rules their purchases fire, excluding what they already
-    bought and products no longer sold, filled up with best sellers of their favourite category."""
+    bought and products no longer sold, filled up with best sellers of their favourite category. Also
+    measures them on the last ``RECOMMENDATION_TEST_DAYS`` days of orders (``ml.model_quality``)."""
     with warehouse.connect() as con:
         purchases = con.execute(
             "select distinct o.customer_id, l.product_id from marts.fct_order_lines l "
@@ -235,7 +240,45 @@ def recommendations(warehouse: WarehouseResource) -> dg.MaterializeResult:
         )  # fmt: skip
         n = replace_table(con, ML, "recommendations", recs)
         customers = recs["customer_id"].nunique() if len(recs) else 0
-    return dg.MaterializeResult(metadata={"dagster/row_count": n, "customers": int(customers)})
+        evaluated = _measure_recommendations(con, products.loc[products["is_active"], "product_id"])
+    return dg.MaterializeResult(metadata={"dagster/row_count": n, "customers": int(customers), **evaluated})
+
+
+def _measure_recommendations(con, active_products: pd.Series) -> dict:
+    """Hit rate, precision and recall of the recommender and its baselines on the last
+    ``RECOMMENDATION_TEST_DAYS`` days of orders, written to ``ml.model_quality`` as model ``recommendations``."""
+    lines = con.execute(
+        "select customer_id, order_id, product_id, ordered_at, category, revenue from marts.fct_order_lines"
+    ).fetch_df()
+    ensure_ml_tables(con)
+    con.execute("delete from ml.model_quality where model = 'recommendations'")
+    if lines.empty:
+        return {"evaluated_customers": 0}
+    cutoff = pd.Timestamp(lines["ordered_at"].max()) - pd.Timedelta(days=RECOMMENDATION_TEST_DAYS)
+    evaluation = recommend_evaluation.evaluate_recommendations(
+        lines, cutoff, ks=(RECOMMENDATIONS_PER_CUSTOMER, 10), active_products=active_products
+    )
+    rows = recommend_evaluation.recommendation_quality(evaluation)
+    columns = ", ".join(rows.columns)
+    con.register("_ecrm_recommendation_quality", rows)
+    try:
+        con.execute(
+            f"insert into ml.model_quality ({columns}) select {columns} from _ecrm_recommendation_quality"
+        )
+    finally:
+        con.unregister("_ecrm_recommendation_quality")
+    at_k = evaluation[
+        (evaluation["k"] == RECOMMENDATIONS_PER_CUSTOMER) & (evaluation["metric"] == "hit_rate")
+    ]
+    return {
+        "evaluation_cutoff": str(cutoff),
+        "evaluated_customers": int(evaluation["customers"].iloc[0]),
+        **{
+            f"hit_rate_at_{RECOMMENDATIONS_PER_CUSTOMER}_{r.model}": float(r.value)
+            for r in at_k.itertuples()
+            if pd.notna(r.value)
+        },
+    }
 
 
 def _rules_from_table(rules: pd.DataFrame) -> pd.DataFrame:
