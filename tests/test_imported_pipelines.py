@@ -5,16 +5,18 @@ every dashboard page renders on the imported warehouse with a notice where a sou
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
 
 from tests.conftest import SHARED_DATASETS, run_import_into
+from tests.test_dashboard import PAGES as DASHBOARD_PAGES
+from tests.test_dashboard import open_page
 from tests.test_import_shopify import EXPORTED_AT, FIXTURES, REFUNDS, REVENUE
 
 RETAIL = SHARED_DATASETS / "online_retail_sample" / "online_retail_first30k.csv"
-PAGES = ["overview", "customers", "models", "baskets", "campaigns", "audiences", "data_quality"]
 # UCI's codes for postage, discounts and adjustments: not products (see the importer's docstring).
 NON_PRODUCTS = {
     "POST",
@@ -135,21 +137,15 @@ def test_shopify_marts_equal_the_hand_worked_figures(shopify_run):
     assert not report.import_mismatches
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", [path for path, *_ in DASHBOARD_PAGES], ids=lambda p: Path(p).stem)
 @pytest.mark.parametrize("which", ["olist_run", "retail_run", "shopify_run"])
 def test_every_page_renders_on_each_imported_warehouse(which, page, request, monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
-    from tests.test_dashboard import APP
-
     run = request.getfixturevalue(which)
     run = run[0] if which == "olist_run" else run  # (run, reviews)
     monkeypatch.setenv("ECRM_PUBLISHED", str(run.published))
-    monkeypatch.syspath_prepend(str(APP.parent))
-    at = AppTest.from_file(str(APP.parent / "app_pages" / f"{page}.py"), default_timeout=60)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    if page == "campaigns":
+    at = open_page(page)  # through the navigation entry; fails on any exception element
+    if page.endswith("promotion.py"):
+        # No export holds campaigns: the page names the landing folder that would fill it.
         assert any("marketing/campaigns" in i.value for i in at.info)
 
 
