@@ -24,19 +24,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import duckdb
 
+from orchestration.dashboard_server import start_in_background
+
 ROOT = Path(__file__).resolve().parents[1]
-APP = ROOT / "dashboards" / "app.py"
 RESULTS = ROOT / "benchmarks" / "results"
 PAGES = ["Overview", "Profiling", "Persistency", "Profitability", "Performance", "Prospecting", "Product",
          "Promotion", "Value & churn", "Customer lookup", "Audiences", "Data quality"]  # fmt: skip
@@ -74,30 +72,9 @@ def customers_in(published: Path) -> int:
         return int(con.execute("select count(distinct customer_id) from marts.fct_orders").fetchone()[0])
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(published: Path) -> tuple[subprocess.Popen, str]:
     """``streamlit run dashboards/app.py`` on the published copy; (process, url) once it listens."""
-    port = free_port()
-    env = {**os.environ, "ECRM_PUBLISHED": str(published), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return server, f"http://127.0.0.1:{port}"
-        time.sleep(0.2)
-    server.terminate()
-    raise RuntimeError("the dashboard did not start within 60 s")
+    return start_in_background(published)
 
 
 def draw_everything(page) -> None:

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from orchestration import settings
+from orchestration.dashboard_server import streamlit_command
 
 
 def _set_paths(landing: str | None = None, warehouse: str | None = None) -> tuple[Path, Path]:
@@ -130,12 +131,8 @@ def _serve(port: int, warehouse: Path, role: str | None = None, user: str | None
     env.setdefault("ECRM_AUDIENCES", str(settings.audiences_path()))
     env.setdefault("ECRM_EXPORTS", str(settings.exports_path()))
     env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", str(settings.DASHBOARD_APP),
-        "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-    ]  # fmt: skip
     print(f"Dashboard: http://localhost:{port}  (Ctrl+C to stop)", flush=True)
-    return subprocess.call(cmd, env=env)
+    return subprocess.call(streamlit_command(port), env=env)
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
+
+from orchestration.dashboard_server import start_in_background
 
 APP = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
 # Every navigation entry: (page file relative to app.py, title, url path).
@@ -252,28 +249,9 @@ DRAWN = """() => {
 }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def serve(published: Path):
-    """Start ``streamlit run dashboards/app.py`` on a free port; (process, url)."""
-    port = _free_port()
-    env = {**os.environ, "ECRM_PUBLISHED": str(published), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port), "--server.headless",
-         "true", "--browser.gatherUsageStats", "false"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.5)
-    return server, f"http://127.0.0.1:{port}"
+    """Start the dashboard on ``published`` on a free port; (process, url)."""
+    return start_in_background(published)
 
 
 @pytest.mark.browser

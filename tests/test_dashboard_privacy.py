@@ -13,19 +13,16 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
 from test_consent import EMAIL_AUDIENCE, SMS_AUDIENCE, consent_warehouse, customer_ids
+
+from orchestration.dashboard_server import start_in_background
 
 DASHBOARDS = Path(__file__).resolve().parents[1] / "dashboards"
 APP = DASHBOARDS / "app.py"
@@ -459,12 +456,6 @@ def _page_text(page) -> str:
     return page.inner_text("body") + "\n" + "\n".join(page.locator("[role=gridcell]").all_text_contents())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.e2e
 @pytest.mark.browser
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (make browser)")
@@ -478,28 +469,15 @@ def test_a_browser_looks_a_customer_up_by_email_with_contacts_masked(published, 
             "select order_id from marts.fct_orders where customer_id = ? order by ordered_at desc limit 1",
             [someone["customer_id"]],
         ).fetchone()[0]
-    port = _free_port()
-    env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    env.pop("ECRM_DASHBOARD_ROLE", None)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port), "--server.headless",
-         "true", "--browser.gatherUsageStats", "false"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    server, url = start_in_background(published, {"ECRM_DASHBOARD_ROLE": None})
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.5)
         with sync_playwright() as p:
             browser = p.chromium.launch(
                 executable_path=CHROMIUM,
                 args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
             )
             page = browser.new_page(viewport={"width": 1400, "height": 1200})
-            page.goto(f"http://127.0.0.1:{port}/customer_lookup", timeout=60_000)
+            page.goto(f"{url}/customer_lookup", timeout=60_000)
             search = page.get_by_label("Find a customer")
             search.wait_for(timeout=60_000)
             search.fill(someone["email"])
