@@ -150,3 +150,20 @@ def landing(tmp_path: Path) -> Path:
     root = tmp_path / "landing"
     write(root, "shop/products/products.csv", PRODUCTS)
     return root
+
+
+@pytest.fixture(scope="session")
+def cdnow_master():
+    """All 69,659 CDNOW purchases (lifetimes' ``CDNOW_master.txt``) of the 23,570 customers who first bought
+    in the first quarter of 1997, January 1997 to June 1998; ``date`` parsed."""
+    from importlib.resources import files
+
+    import pandas as pd
+
+    frame = pd.read_csv(
+        files("lifetimes") / "datasets" / "CDNOW_master.txt",
+        sep=r"\s+",
+        dtype={"customer_id": str, "date": str},
+    )
+    frame["date"] = pd.to_datetime(frame["date"], format="%Y%m%d")
+    return frame

@@ -58,14 +58,6 @@ DATASETS = files("lifetimes") / "datasets"
 
 
 @pytest.fixture(scope="module")
-def cdnow_master() -> pd.DataFrame:
-    """All 69,659 CDNOW purchases of 23,570 customers (Jan 1997 – Jun 1998)."""
-    frame = pd.read_csv(DATASETS / "CDNOW_master.txt", sep=r"\s+", dtype={"customer_id": str, "date": str})
-    frame["date"] = pd.to_datetime(frame["date"], format="%Y%m%d")
-    return frame
-
-
-@pytest.fixture(scope="module")
 def cdnow_sample() -> pd.DataFrame:
     """The 2,357-customer CDNOW sample behind the published fits, as transactions."""
     frame = pd.read_csv(

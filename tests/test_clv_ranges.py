@@ -45,14 +45,6 @@ SIM_END = pd.Timestamp("2024-12-31")
 
 
 @pytest.fixture(scope="module")
-def cdnow_master() -> pd.DataFrame:
-    """All 69,659 CDNOW purchases of the 23,570 customers of the first quarter of 1997."""
-    frame = pd.read_csv(DATASETS / "CDNOW_master.txt", sep=r"\s+", dtype={"customer_id": str, "date": str})
-    frame["date"] = pd.to_datetime(frame["date"], format="%Y%m%d")
-    return frame
-
-
-@pytest.fixture(scope="module")
 def cdnow() -> pd.DataFrame:
     return load_cdnow_summary_data_with_monetary_value()
 
