@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,9 +24,12 @@ import duckdb
 
 from orchestration import settings
 from orchestration.demo.generator import generate
-from orchestration.demo.scoring import score_clv
 from orchestration.loading.loader import load_landing
 from orchestration.warehouse import ensure_ml_tables
+
+# The scoring against the generator's truth is test support code, kept out of the runtime package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from support.scoring import score_clv
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 from pipeline_fixtures import Pipeline, built_pipeline, query
-
-from orchestration.demo.scoring import score_clv
+from support.scoring import score_clv
 
 
 @pytest.fixture(scope="module")

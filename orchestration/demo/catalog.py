@@ -160,8 +160,76 @@ class Catalog:
         return len(self.product_id)
 
 
+@dataclass(frozen=True)
+class _Products:
+    """What is sold: the products' names, classification, list prices, costs and listing dates."""
+
+    product_id: np.ndarray
+    name: np.ndarray
+    category: np.ndarray
+    subcategory: np.ndarray
+    brand: np.ndarray
+    price_cents: np.ndarray
+    cost_cents: np.ndarray
+    created_at: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Lifecycle:
+    """Which products are discontinued when, and which had their price changed when (from which price)."""
+
+    inactive: np.ndarray
+    discontinued_at: np.ndarray
+    old_price_cents: np.ndarray
+    price_changed_at: np.ndarray
+
+
 def build_catalog(rng: np.random.Generator) -> Catalog:
     """Draw the product catalogue, its popularity structure and the planted association pairs."""
+    products = _draw_products(rng)
+    n = len(products.product_id)
+    # Popularity: a random rank per product and Zipf-like weight 1/(rank + offset)^s; the offset keeps the
+    # best sellers at a few per cent of orders rather than a fifth.
+    rank = rng.permutation(n) + 1
+    weight = 1.0 / (rank.astype(float) + ZIPF_OFFSET) ** ZIPF_S
+    band = np.searchsorted(BAND_EDGES, products.price_cents, side="right") - 1
+    life = _draw_lifecycle(rng, products.price_cents, weight)
+    band_cdf, band_products = _band_popularity(band, weight)
+    return_rate = np.array(
+        [
+            {"Fashion": 0.18, "Electronics": 0.08, "Beauty": 0.05, "Books & Media": 0.04}.get(c, 0.075)
+            for c in products.category
+        ]
+    )
+    cat = Catalog(
+        product_id=products.product_id,
+        name=products.name,
+        category=products.category,
+        subcategory=products.subcategory,
+        brand=products.brand,
+        price_cents=products.price_cents,
+        old_price_cents=life.old_price_cents,
+        price_changed_at=life.price_changed_at,
+        cost_cents=products.cost_cents,
+        is_active=~life.inactive,
+        discontinued_at=life.discontinued_at,
+        created_at=products.created_at,
+        band=band,
+        band_cdf=band_cdf,
+        band_products=band_products,
+        substitute=_substitutes(band, life.inactive, products.subcategory, weight),
+        return_rate=return_rate,
+        pair_a=np.zeros(0, dtype=np.int64),
+        pair_b=np.zeros(0, dtype=np.int64),
+        pair_prob=np.zeros(0),
+    )
+    _plant_pairs(cat, rng)
+    return cat
+
+
+def _draw_products(rng: np.random.Generator) -> _Products:
+    """``N_PRODUCTS`` products of random kinds (category, subcategory, noun), each category with five
+    invented brands; log-normal list prices around the category median ending in .99, costs 40-75 % of it."""
     cats, subs, nouns, medians = [], [], [], []
     for cat, (median, subcats) in CATEGORIES.items():
         for sub, ns in subcats.items():
@@ -189,14 +257,21 @@ def build_catalog(rng: np.random.Generator) -> Catalog:
     euros = np.exp(np.log(np.array(medians)[kind]) + rng.normal(0, 0.65, n))
     price = np.maximum(np.round(euros), 3).astype(np.int64) * 100 - 1
     cost = np.round(price * rng.uniform(0.40, 0.75, n)).astype(np.int64)
-    product_id = np.array([f"SKU{i:05d}" for i in range(1, n + 1)], dtype=object)
-    created = OBS_START - rng.integers(30, 400, n) * DAY
+    return _Products(
+        product_id=np.array([f"SKU{i:05d}" for i in range(1, n + 1)], dtype=object),
+        name=name,
+        category=category,
+        subcategory=subcategory,
+        brand=brand,
+        price_cents=price,
+        cost_cents=cost,
+        created_at=OBS_START - rng.integers(30, 400, n) * DAY,
+    )
 
-    # Popularity: a random rank per product and Zipf-like weight 1/(rank + offset)^s; the offset keeps the
-    # best sellers at a few per cent of orders rather than a fifth.
-    rank = rng.permutation(n) + 1
-    weight = 1.0 / (rank.astype(float) + ZIPF_OFFSET) ** ZIPF_S
-    band = np.searchsorted(BAND_EDGES, price, side="right") - 1
+
+def _draw_lifecycle(rng: np.random.Generator, price: np.ndarray, weight: np.ndarray) -> _Lifecycle:
+    """``N_INACTIVE`` products discontinued during the history and about 6 % of the others repriced once."""
+    n = len(price)
     inactive = np.zeros(n, dtype=bool)
     # Discontinued products are taken from the less popular half so that the planted pairs stay active.
     inactive[rng.choice(np.argsort(-weight)[n // 2 :], N_INACTIVE, replace=False)] = True
@@ -210,7 +285,17 @@ def build_catalog(rng: np.random.Generator) -> Catalog:
     ).astype(np.int64)
     changed_at = np.full(n, OBS_START, dtype=np.int64)
     changed_at[changed] = OBS_START + rng.integers(10, 150, changed.sum()) * WEEK
+    return _Lifecycle(
+        inactive=inactive,
+        discontinued_at=discontinued,
+        old_price_cents=old_price,
+        price_changed_at=changed_at,
+    )
 
+
+def _band_popularity(band: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per price band the cumulative popularity of its products (offset by the band number, so one sorted
+    array serves every band) and the product at each position."""
     band_cdf, band_products = [], []
     for bnd in range(len(BAND_EDGES) - 1):
         members = np.flatnonzero(band == bnd)
@@ -219,7 +304,15 @@ def build_catalog(rng: np.random.Generator) -> Catalog:
         w = weight[members]
         band_cdf.append(bnd + np.cumsum(w) / w.sum())
         band_products.append(members)
-    substitute = np.arange(n)
+    return np.concatenate(band_cdf), np.concatenate(band_products)
+
+
+def _substitutes(
+    band: np.ndarray, inactive: np.ndarray, subcategory: np.ndarray, weight: np.ndarray
+) -> np.ndarray:
+    """Per product the one sold instead once it is discontinued: the most popular active product of its
+    price band and subcategory (else of the nearest band); active products stand for themselves."""
+    substitute = np.arange(len(band))
     for i in np.flatnonzero(inactive):
         same = np.flatnonzero((band == band[i]) & ~inactive & (subcategory == subcategory[i]))
         if len(same) == 0:
@@ -227,36 +320,7 @@ def build_catalog(rng: np.random.Generator) -> Catalog:
             gap = np.abs(band[active] - band[i])
             same = active[gap == gap.min()]
         substitute[i] = same[np.argmax(weight[same])]
-    return_rate = np.array(
-        [
-            {"Fashion": 0.18, "Electronics": 0.08, "Beauty": 0.05, "Books & Media": 0.04}.get(c, 0.075)
-            for c in category
-        ]
-    )
-    cat = Catalog(
-        product_id=product_id,
-        name=name,
-        category=category,
-        subcategory=subcategory,
-        brand=brand,
-        price_cents=price,
-        old_price_cents=old_price,
-        price_changed_at=changed_at,
-        cost_cents=cost,
-        is_active=~inactive,
-        discontinued_at=discontinued,
-        created_at=created,
-        band=band,
-        band_cdf=np.concatenate(band_cdf),
-        band_products=np.concatenate(band_products),
-        substitute=substitute,
-        return_rate=return_rate,
-        pair_a=np.zeros(0, dtype=np.int64),
-        pair_b=np.zeros(0, dtype=np.int64),
-        pair_prob=np.zeros(0),
-    )
-    _plant_pairs(cat, rng)
-    return cat
+    return substitute
 
 
 def _plant_pairs(cat: Catalog, rng: np.random.Generator) -> None:

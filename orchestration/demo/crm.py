@@ -1,8 +1,9 @@
-"""CRM records (with people entered twice and over-merge traps), support tickets and contact history."""
+"""CRM data of a chunk: who has a record, the records (with people entered twice and over-merge traps),
+support tickets and contact history."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -11,6 +12,7 @@ from orchestration.demo.people import (
     COUNTRY_CODE,
     LOC_CITY,
     LOC_REGION,
+    Buyers,
     Persons,
     _ascii,
     email_variant,
@@ -76,20 +78,95 @@ def plant_households(rng: np.random.Generator, persons: Persons, candidates: np.
     return np.array(pairs, dtype=np.int64).reshape(-1, 2)
 
 
-def crm_records(
-    rng: np.random.Generator,
-    persons: Persons,
-    crm_person: np.ndarray,
-    created_at: np.ndarray,
-    households: np.ndarray,
-) -> CrmRecords:
-    """One record per CRM person created at ``created_at``, plus second records for about 5 % of them and
-    placeholder-address traps on about 0.2 % of records."""
+@dataclass(frozen=True)
+class CrmPeople:
+    """Who has a CRM record: buyers who registered and non-buying leads, with the creation time of their
+    (first) record and the planted households (see :func:`plant_households`)."""
+
+    person: np.ndarray  # local person index
+    created_at: np.ndarray  # epoch seconds
+    households: np.ndarray  # (pairs, 2): first and second person of each household
+
+
+def crm_people(rng: np.random.Generator, persons: Persons, buyers: Buyers, n_visitors: int) -> CrmPeople:
+    """A ``CRM_BUYER_SHARE`` of the buyers (their record created around their first purchase, never before
+    the history starts) and ``CRM_LEADS_PER_BUYER`` leads per buyer among the visitors (created at random),
+    with households planted among the buyers (which changes ``persons``)."""
+    n_buyers = len(buyers.lam)
+    crm_buyers = np.flatnonzero(rng.random(n_buyers) < C.CRM_BUYER_SHARE)
+    leads = n_buyers + np.arange(min(round(n_buyers * C.CRM_LEADS_PER_BUYER), n_visitors))
+    households = plant_households(rng, persons, crm_buyers)
+    created = np.concatenate(
+        [
+            buyers.first_at[crm_buyers] + rng.integers(-30 * C.DAY, 5 * C.DAY, len(crm_buyers)),
+            C.OBS_START + (rng.random(len(leads)) * (C.OBS_END - C.OBS_START - 30 * C.DAY)).astype(np.int64),
+        ]
+    )
+    # Records of the earliest buyers cannot predate the history: they were created with the first purchase.
+    early = np.flatnonzero(created[: len(crm_buyers)] < C.OBS_START)
+    created[early] = buyers.first_at[crm_buyers[early]] + rng.integers(60, 5 * C.DAY, len(early))
+    created = np.clip(created, C.OBS_START, C.OBS_END - C.DAY)
+    return CrmPeople(person=np.concatenate([crm_buyers, leads]), created_at=created, households=households)
+
+
+@dataclass(frozen=True)
+class _RecordDraft:
+    """CRM records before the traps are planted and ``updated_at`` is drawn (arrays may change in place)."""
+
+    person: np.ndarray
+    is_duplicate: np.ndarray
+    first_name: np.ndarray
+    last_name: np.ndarray
+    email: np.ndarray
+    phone: np.ndarray
+    country: np.ndarray
+    region: np.ndarray
+    city: np.ndarray
+    created_at: np.ndarray
+    email_opt_in: np.ndarray
+    sms_opt_in: np.ndarray
+
+    @staticmethod
+    def concat(a: _RecordDraft, b: _RecordDraft) -> _RecordDraft:
+        """The records of ``a`` followed by those of ``b``."""
+        return _RecordDraft(
+            **{f.name: np.concatenate([getattr(a, f.name), getattr(b, f.name)]) for f in fields(_RecordDraft)}
+        )
+
+
+def crm_records(rng: np.random.Generator, persons: Persons, people: CrmPeople) -> CrmRecords:
+    """One record per CRM person created at ``people.created_at``, plus second records for about 5 % of them
+    and placeholder-address traps on about 0.2 % of records."""
+    draft = _RecordDraft.concat(_first_records(rng, persons, people), _second_records(rng, persons, people))
+    _plant_placeholder_traps(rng, draft)
+    created = draft.created_at
+    updated = np.minimum(created + (rng.exponential(60, len(created)) * C.DAY).astype(np.int64), C.OBS_END)
+    order = np.argsort(created, kind="stable")
+    return CrmRecords(
+        person=draft.person[order],
+        is_duplicate=draft.is_duplicate[order],
+        first_name=draft.first_name[order],
+        last_name=draft.last_name[order],
+        email=draft.email[order],
+        phone=draft.phone[order],
+        country=draft.country[order],
+        region=draft.region[order],
+        city=draft.city[order],
+        created_at=created[order],
+        updated_at=updated[order],
+        email_opt_in=draft.email_opt_in[order],
+        sms_opt_in=draft.sms_opt_in[order],
+    )
+
+
+def _first_records(rng: np.random.Generator, persons: Persons, people: CrmPeople) -> _RecordDraft:
+    """Each CRM person's own record: the household's family address for second household members, some
+    fields missing (never both e-mail and phone), phones in a random common style."""
+    crm_person = people.person
     n = len(crm_person)
     email = persons.email[crm_person].copy()
-    for x, y in households:
+    for x, y in people.households:
         email[crm_person == y] = persons.email[x]
-    # Some records have no e-mail or phone; the rest use a random common phone style.
     has_email = rng.random(n) < 0.95
     # A CRM record exists to reach someone: a record without an e-mail always has a phone.
     has_phone = (rng.random(n) < 0.7) | ~has_email
@@ -101,16 +178,29 @@ def crm_records(
     last = persons.last_name[crm_person].copy()
     has_loc = rng.random(n) < 0.9
     loc = persons.loc[crm_person]
-    country = np.where(has_loc, COUNTRY_CODE[persons.country[crm_person]], None)
-    region = np.where(has_loc, LOC_REGION[loc], None)
-    city = np.where(has_loc, LOC_CITY[loc], None)
-    email_opt = has_email & (rng.random(n) < 0.55)
-    sms_opt = has_phone & (rng.random(n) < 0.25)
-    is_dup = np.zeros(n, dtype=bool)
+    return _RecordDraft(
+        person=crm_person,
+        is_duplicate=np.zeros(n, dtype=bool),
+        first_name=first,
+        last_name=last,
+        email=email,
+        phone=phone,
+        country=np.where(has_loc, COUNTRY_CODE[persons.country[crm_person]], None),
+        region=np.where(has_loc, LOC_REGION[loc], None),
+        city=np.where(has_loc, LOC_CITY[loc], None),
+        created_at=people.created_at,
+        email_opt_in=has_email & (rng.random(n) < 0.55),
+        sms_opt_in=has_phone & (rng.random(n) < 0.25),
+    )
 
-    dup = np.flatnonzero(rng.random(n) < C.CRM_DUPLICATE_SHARE)
+
+def _second_records(rng: np.random.Generator, persons: Persons, people: CrmPeople) -> _RecordDraft:
+    """People entered twice: a later record for about ``CRM_DUPLICATE_SHARE`` of the CRM people, with the
+    e-mail typed differently, names with typos and fields missing more often."""
+    created_at = people.created_at
+    dup = np.flatnonzero(rng.random(len(people.person)) < C.CRM_DUPLICATE_SHARE)
     dup = dup[created_at[dup] < C.OBS_END - 30 * C.DAY]
-    d_person = crm_person[dup]
+    d_person = people.person[dup]
     d_created = np.minimum(created_at[dup] + rng.integers(20, 500, len(dup)) * C.DAY, C.OBS_END - C.DAY)
     d_email = np.array(
         [email_variant(rng, persons.email[p]) if rng.random() < 0.85 else None for p in d_person],
@@ -126,47 +216,33 @@ def crm_records(
     )
     d_loc = persons.loc[d_person]
     d_has_loc = rng.random(len(dup)) < 0.8
+    return _RecordDraft(
+        person=d_person,
+        is_duplicate=np.ones(len(dup), dtype=bool),
+        first_name=d_first,
+        last_name=d_last,
+        email=d_email,
+        phone=d_phone,
+        country=np.where(d_has_loc, COUNTRY_CODE[persons.country[d_person]], None),
+        region=np.where(d_has_loc, LOC_REGION[d_loc], None),
+        city=np.where(d_has_loc, LOC_CITY[d_loc], None),
+        created_at=d_created,
+        email_opt_in=_present(d_email) & (rng.random(len(dup)) < 0.5),
+        sms_opt_in=_present(d_phone) & (rng.random(len(dup)) < 0.2),
+    )
 
-    person = np.concatenate([crm_person, d_person])
-    first = np.concatenate([first, d_first])
-    last = np.concatenate([last, d_last])
-    email = np.concatenate([email, d_email])
-    phone = np.concatenate([phone, d_phone])
-    country = np.concatenate([country, np.where(d_has_loc, COUNTRY_CODE[persons.country[d_person]], None)])
-    region = np.concatenate([region, np.where(d_has_loc, LOC_REGION[d_loc], None)])
-    city = np.concatenate([city, np.where(d_has_loc, LOC_CITY[d_loc], None)])
-    created = np.concatenate([created_at, d_created])
-    email_opt = np.concatenate([email_opt, _present(d_email) & (rng.random(len(dup)) < 0.5)])
-    sms_opt = np.concatenate([sms_opt, _present(d_phone) & (rng.random(len(dup)) < 0.2)])
-    is_dup = np.concatenate([is_dup, np.ones(len(dup), dtype=bool)])
 
-    # Over-merge traps: different people typed in with the same placeholder e-mail or phone.
-    m = len(person)
-    trap = np.flatnonzero(rng.random(m) < C.CRM_PLACEHOLDER_SHARE)
+def _plant_placeholder_traps(rng: np.random.Generator, draft: _RecordDraft) -> None:
+    """Over-merge traps, in place: different people typed in with the same placeholder e-mail or phone
+    (without consent on that channel)."""
+    trap = np.flatnonzero(rng.random(len(draft.person)) < C.CRM_PLACEHOLDER_SHARE)
     for i in trap:
         if rng.random() < 0.6:
-            email[i] = C.PLACEHOLDER_EMAILS[int(rng.integers(0, len(C.PLACEHOLDER_EMAILS)))]
-            email_opt[i] = False
+            draft.email[i] = C.PLACEHOLDER_EMAILS[int(rng.integers(0, len(C.PLACEHOLDER_EMAILS)))]
+            draft.email_opt_in[i] = False
         else:
-            phone[i] = C.PLACEHOLDER_PHONES[int(rng.integers(0, len(C.PLACEHOLDER_PHONES)))]
-            sms_opt[i] = False
-    updated = np.minimum(created + (rng.exponential(60, m) * C.DAY).astype(np.int64), C.OBS_END)
-    order = np.argsort(created, kind="stable")
-    return CrmRecords(
-        person=person[order],
-        is_duplicate=is_dup[order],
-        first_name=first[order],
-        last_name=last[order],
-        email=email[order],
-        phone=phone[order],
-        country=country[order],
-        region=region[order],
-        city=city[order],
-        created_at=created[order],
-        updated_at=updated[order],
-        email_opt_in=email_opt[order],
-        sms_opt_in=sms_opt[order],
-    )
+            draft.phone[i] = C.PLACEHOLDER_PHONES[int(rng.integers(0, len(C.PLACEHOLDER_PHONES)))]
+            draft.sms_opt_in[i] = False
 
 
 @dataclass

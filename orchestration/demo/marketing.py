@@ -1,4 +1,4 @@
-"""Marketing campaigns, their sends (with random control groups) and their true uplift.
+"""Marketing: the campaigns, their sends per chunk (with random control groups) and their true uplift.
 
 Each campaign targets a random share of the CRM records that exist at send time and may be contacted on its
 channel (e-mail needs ``email_opt_in``, SMS ``sms_opt_in``); a person is targeted at most once per campaign. A
@@ -41,6 +41,7 @@ import numpy as np
 
 from orchestration.demo import config as C
 from orchestration.demo.crm import CrmRecords
+from orchestration.demo.csvio import NA_TS
 from orchestration.demo.people import Buyers, Season
 
 N_CAMPAIGNS = 30
@@ -148,135 +149,234 @@ class Sends:
     targeted: np.ndarray  # per campaign: number targeted
     treated: np.ndarray  # per campaign: number treated
 
+    def file_order(self) -> np.ndarray:
+        """Index order of the sends in the landing files: by campaign, then send time."""
+        return np.lexsort((self.sent_at, self.campaign))
+
+
+@dataclass(frozen=True)
+class _Targeting:
+    """The CRM records one campaign targets (at most one per person), whether each is held out as control,
+    and when it was sent."""
+
+    record: np.ndarray
+    person: np.ndarray  # local person index of the record
+    is_control: np.ndarray
+    sent_at: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.record)
+
+
+@dataclass(frozen=True)
+class _Propensity:
+    """Per targeted person: alive at send time, response probability pi_i if treated, end of the attribution
+    window (cut at the observation end) and the true uplift A_i * pi_i * exp(-lambda_i dG_i)."""
+
+    alive: np.ndarray
+    pi: np.ndarray
+    window_end: np.ndarray
+    true_uplift: np.ndarray
+
+
+@dataclass(frozen=True)
+class _CampaignSends:
+    """Everything one campaign produced in a chunk."""
+
+    campaign: int
+    target: _Targeting
+    true_uplift: np.ndarray
+    opened_at: np.ndarray
+    clicked_at: np.ndarray
+    unsubscribed_at: np.ndarray
+    converts: np.ndarray  # places an extra order
+    extra_at: np.ndarray  # time of that extra order (drawn for everyone; used where converts)
+
 
 def simulate_sends(
     rng: np.random.Generator,
     camps: Campaigns,
     recs: CrmRecords,
     buyers: Buyers,
-    n_buyers: int,
     season: Season,
-    na_ts: int,
 ) -> Sends:
-    """Run every campaign over the chunk's CRM records; updates the records' opt-ins after unsubscribes."""
-    email_state = recs.email_opt_in.copy()
-    sms_state = recs.sms_opt_in.copy()
-    out = {
-        k: []
-        for k in (
-            "campaign",
-            "record",
-            "is_control",
-            "sent_at",
-            "opened_at",
-            "clicked_at",
-            "unsub",
-            "xp",
-            "xa",
-            "xc",
-            "true_uplift",
-        )
-    }
+    """Run every campaign, in start order, over the chunk's CRM records (people ``0..len(buyers.lam)-1`` are
+    the buyers of ``buyers``).
+
+    Updates the records' opt-ins (and ``updated_at``) after unsubscribes, so later campaigns on that channel
+    no longer reach them.
+    """
+    opt_in = {"email": recs.email_opt_in.copy(), "sms": recs.sms_opt_in.copy()}
     # Key of every own purchase, sorted like the purchases (owner, then time): finds the last one before t.
     purchase_key = (buyers.purchase_owner.astype(np.int64) << 32) + buyers.purchase_at
-    uplift_sum = np.zeros(len(camps))
-    targeted_n = np.zeros(len(camps), dtype=np.int64)
-    treated_n = np.zeros(len(camps), dtype=np.int64)
+    done = []
     for c in np.argsort(camps.started_at):
-        start = camps.started_at[c]
-        ch = camps.channel[c]
-        ok = recs.created_at <= start
-        if ch == "email":
-            ok &= email_state
-        elif ch == "sms":
-            ok &= sms_state
-        cand = np.flatnonzero(ok)
-        cand = cand[rng.permutation(len(cand))]
-        _, first = np.unique(recs.person[cand], return_index=True)
-        cand = np.sort(cand[first])
-        rec = cand[rng.random(len(cand)) < camps.target_share[c]]
-        m = len(rec)
-        control = rng.random(m) < camps.control_share[c]
-        sent = start + rng.integers(0, 6 * 3600, m)
-        person = recs.person[rec]
-        is_buyer = person < n_buyers
-        bp = np.where(is_buyer, person, 0)
-        alive = (
-            is_buyer
-            & (buyers.first_at[bp] <= sent)
-            & ((buyers.dropout_at[bp] == na_ts) | (sent < buyers.dropout_at[bp]))
-        )
-        window_end = np.minimum(sent + ATTRIBUTION_DAYS * C.DAY, C.OBS_END)
-        dg = (
-            season.to_operational(window_end - C.OBS_START) - season.to_operational(sent - C.OBS_START)
-        ) / C.WEEK
-        last = np.searchsorted(purchase_key, (bp.astype(np.int64) << 32) + sent, side="left") - 1
-        has_last = is_buyer & (last >= 0) & (buyers.purchase_owner[np.maximum(last, 0)] == bp)
-        recent = has_last & (buyers.purchase_at[np.maximum(last, 0)] >= sent - RECENT_DAYS * C.DAY)
-        pi = camps.extra_prob[c] * np.where(recent, RECENT_FACTOR, DORMANT_FACTOR)
-        true_uplift = alive * pi * np.exp(-buyers.lam[bp] * dg)
-        uplift_sum[c] += float(np.sum(true_uplift))
-        targeted_n[c] += m
-        treated_n[c] += int((~control).sum())
-        convert = alive & ~control & (rng.random(m) < pi) & (window_end > sent + 3600)
-        extra_at = sent + (rng.uniform(0.02, 1.0, m) * (window_end - sent)).astype(np.int64)
+        consent = opt_in.get(camps.channel[c])  # None: the channel needs no opt-in (and has no unsubscribes)
+        target = _target(rng, camps, c, recs, consent)
+        prop = _propensity(camps, c, target, buyers, season, purchase_key)
+        converts, extra_at = _extra_orders(rng, target, prop)
+        opened, clicked = _opens_and_clicks(rng, camps, c, target, converts, extra_at)
+        unsub = _unsubscribes(rng, camps, c, target, converts, opened)
+        if consent is not None:
+            _apply_unsubscribes(recs, consent, target, unsub)
+        # Opens and clicks after the observation end are not yet known (unsubscribes are cut above).
+        opened[opened > C.OBS_END] = NA_TS
+        clicked[clicked > C.OBS_END] = NA_TS
+        done.append(_CampaignSends(c, target, prop.true_uplift, opened, clicked, unsub, converts, extra_at))
+    recs.email_opt_in = opt_in["email"]
+    recs.sms_opt_in = opt_in["sms"]
+    return _collect(done, len(camps))
 
-        treated = ~control
-        opened = np.full(m, na_ts, dtype=np.int64)
-        clicked = np.full(m, na_ts, dtype=np.int64)
-        if camps.open_rate[c] > 0:
-            o = treated & (rng.random(m) < camps.open_rate[c])
-            opened = np.where(o, sent + (rng.exponential(5 * 3600, m)).astype(np.int64) + 30, na_ts)
-            k = o & (rng.random(m) < camps.click_rate[c])
-            clicked = np.where(k, opened + rng.exponential(1800, m).astype(np.int64) + 5, na_ts)
-        else:
-            k = treated & (rng.random(m) < camps.click_rate[c])
-            clicked = np.where(k, sent + rng.exponential(8 * 3600, m).astype(np.int64) + 30, na_ts)
-        # Converters clicked through to their order (e-mail converters opened first).
-        conv_click = sent + ((extra_at - sent) * rng.uniform(0.1, 0.95, m)).astype(np.int64)
-        clicked = np.where(convert & ((clicked == na_ts) | (clicked > extra_at)), conv_click, clicked)
-        if camps.open_rate[c] > 0:
-            conv_open = sent + ((clicked - sent) * rng.uniform(0.2, 0.9, m)).astype(np.int64)
-            opened = np.where(convert & ((opened == na_ts) | (opened > clicked)), conv_open, opened)
-        unsub = np.full(m, na_ts, dtype=np.int64)
-        if camps.unsub_rate[c] > 0:
-            u = treated & ~convert & (rng.random(m) < camps.unsub_rate[c])
-            base = np.where(opened != na_ts, opened, sent)
-            unsub = np.where(u, base + rng.integers(60, 2 * C.DAY, m), na_ts)
-            unsub = np.where(unsub > C.OBS_END, na_ts, unsub)
-            gone = rec[unsub != na_ts]
-            if ch == "email":
-                email_state[gone] = False
-            else:
-                sms_state[gone] = False
-            recs.updated_at[gone] = np.maximum(recs.updated_at[gone], unsub[unsub != na_ts])
-        for arr, key in ((opened, "opened_at"), (clicked, "clicked_at")):
-            arr[arr > C.OBS_END] = na_ts
-            out[key].append(arr)
-        out["campaign"].append(np.full(m, c))
-        out["record"].append(rec)
-        out["is_control"].append(control)
-        out["sent_at"].append(sent)
-        out["true_uplift"].append(true_uplift)
-        out["unsub"].append(unsub)
-        out["xp"].append(person[convert])
-        out["xa"].append(extra_at[convert])
-        out["xc"].append(np.full(int(convert.sum()), c))
-    recs.email_opt_in = email_state
-    recs.sms_opt_in = sms_state
-    cat = {k: np.concatenate(v) if v else np.zeros(0, dtype=np.int64) for k, v in out.items()}
+
+def _target(
+    rng: np.random.Generator, camps: Campaigns, c: int, recs: CrmRecords, opted_in: np.ndarray | None
+) -> _Targeting:
+    """Campaign ``c``'s targets: a random ``target_share`` of the people with a record created before the
+    start (opted in on the channel where it needs consent, ``opted_in``; one random record per person), a
+    random ``control_share`` of them held out, sent within six hours of the start."""
+    start = camps.started_at[c]
+    ok = recs.created_at <= start
+    if opted_in is not None:
+        ok &= opted_in
+    cand = np.flatnonzero(ok)
+    cand = cand[rng.permutation(len(cand))]
+    _, first = np.unique(recs.person[cand], return_index=True)
+    cand = np.sort(cand[first])
+    rec = cand[rng.random(len(cand)) < camps.target_share[c]]
+    m = len(rec)
+    control = rng.random(m) < camps.control_share[c]
+    sent = start + rng.integers(0, 6 * 3600, m)
+    return _Targeting(record=rec, person=recs.person[rec], is_control=control, sent_at=sent)
+
+
+def _propensity(
+    camps: Campaigns,
+    c: int,
+    target: _Targeting,
+    buyers: Buyers,
+    season: Season,
+    purchase_key: np.ndarray,
+) -> _Propensity:
+    """Who can respond (alive at send time), how likely (pi_i by recency of the last own purchase) and the
+    true uplift of each targeted person (formula in the module docstring)."""
+    sent = target.sent_at
+    is_buyer = target.person < len(buyers.lam)
+    bp = np.where(is_buyer, target.person, 0)
+    alive = (
+        is_buyer
+        & (buyers.first_at[bp] <= sent)
+        & ((buyers.dropout_at[bp] == NA_TS) | (sent < buyers.dropout_at[bp]))
+    )
+    window_end = np.minimum(sent + ATTRIBUTION_DAYS * C.DAY, C.OBS_END)
+    dg = (
+        season.to_operational(window_end - C.OBS_START) - season.to_operational(sent - C.OBS_START)
+    ) / C.WEEK
+    last = np.searchsorted(purchase_key, (bp.astype(np.int64) << 32) + sent, side="left") - 1
+    has_last = is_buyer & (last >= 0) & (buyers.purchase_owner[np.maximum(last, 0)] == bp)
+    recent = has_last & (buyers.purchase_at[np.maximum(last, 0)] >= sent - RECENT_DAYS * C.DAY)
+    pi = camps.extra_prob[c] * np.where(recent, RECENT_FACTOR, DORMANT_FACTOR)
+    true_uplift = alive * pi * np.exp(-buyers.lam[bp] * dg)
+    return _Propensity(alive=alive, pi=pi, window_end=window_end, true_uplift=true_uplift)
+
+
+def _extra_orders(
+    rng: np.random.Generator, target: _Targeting, prop: _Propensity
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which treated, alive people place an extra order (probability pi_i) and when, within the window."""
+    m, sent = len(target), target.sent_at
+    converts = prop.alive & ~target.is_control & (rng.random(m) < prop.pi) & (prop.window_end > sent + 3600)
+    extra_at = sent + (rng.uniform(0.02, 1.0, m) * (prop.window_end - sent)).astype(np.int64)
+    return converts, extra_at
+
+
+def _opens_and_clicks(
+    rng: np.random.Generator,
+    camps: Campaigns,
+    c: int,
+    target: _Targeting,
+    converts: np.ndarray,
+    extra_at: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Open and click times of the treated (e-mail is opened before it is clicked; other channels are only
+    clicked); converters clicked through to their order, and e-mail converters opened first."""
+    m, sent = len(target), target.sent_at
+    treated = ~target.is_control
+    opened = np.full(m, NA_TS, dtype=np.int64)
+    clicked = np.full(m, NA_TS, dtype=np.int64)
+    if camps.open_rate[c] > 0:
+        o = treated & (rng.random(m) < camps.open_rate[c])
+        opened = np.where(o, sent + (rng.exponential(5 * 3600, m)).astype(np.int64) + 30, NA_TS)
+        k = o & (rng.random(m) < camps.click_rate[c])
+        clicked = np.where(k, opened + rng.exponential(1800, m).astype(np.int64) + 5, NA_TS)
+    else:
+        k = treated & (rng.random(m) < camps.click_rate[c])
+        clicked = np.where(k, sent + rng.exponential(8 * 3600, m).astype(np.int64) + 30, NA_TS)
+    conv_click = sent + ((extra_at - sent) * rng.uniform(0.1, 0.95, m)).astype(np.int64)
+    clicked = np.where(converts & ((clicked == NA_TS) | (clicked > extra_at)), conv_click, clicked)
+    if camps.open_rate[c] > 0:
+        conv_open = sent + ((clicked - sent) * rng.uniform(0.2, 0.9, m)).astype(np.int64)
+        opened = np.where(converts & ((opened == NA_TS) | (opened > clicked)), conv_open, opened)
+    return opened, clicked
+
+
+def _unsubscribes(
+    rng: np.random.Generator,
+    camps: Campaigns,
+    c: int,
+    target: _Targeting,
+    converts: np.ndarray,
+    opened: np.ndarray,
+) -> np.ndarray:
+    """Unsubscribe times (NA_TS for none) of treated non-converters on channels that allow unsubscribing,
+    shortly after opening (or receiving); those after the observation end are not yet known."""
+    m = len(target)
+    unsub = np.full(m, NA_TS, dtype=np.int64)
+    if camps.unsub_rate[c] > 0:
+        u = ~target.is_control & ~converts & (rng.random(m) < camps.unsub_rate[c])
+        base = np.where(opened != NA_TS, opened, target.sent_at)
+        unsub = np.where(u, base + rng.integers(60, 2 * C.DAY, m), NA_TS)
+        unsub = np.where(unsub > C.OBS_END, NA_TS, unsub)
+    return unsub
+
+
+def _apply_unsubscribes(
+    recs: CrmRecords, opted_in: np.ndarray, target: _Targeting, unsub: np.ndarray
+) -> None:
+    """Withdraw the channel's opt-in (``opted_in``, changed in place) of the records that unsubscribed and
+    move their ``updated_at`` to the unsubscribe time."""
+    left = unsub != NA_TS
+    gone = target.record[left]
+    opted_in[gone] = False
+    recs.updated_at[gone] = np.maximum(recs.updated_at[gone], unsub[left])
+
+
+def _collect(done: list[_CampaignSends], n_campaigns: int) -> Sends:
+    """All campaigns' sends of a chunk in one :class:`Sends`, in campaign start order, with per-campaign
+    totals for the uplift truth."""
+    uplift_sum = np.zeros(n_campaigns)
+    targeted_n = np.zeros(n_campaigns, dtype=np.int64)
+    treated_n = np.zeros(n_campaigns, dtype=np.int64)
+    for d in done:
+        uplift_sum[d.campaign] += float(np.sum(d.true_uplift))
+        targeted_n[d.campaign] += len(d.target)
+        treated_n[d.campaign] += int((~d.target.is_control).sum())
+
+    def cat(values: list[np.ndarray]) -> np.ndarray:
+        """The campaigns' arrays one after the other."""
+        return np.concatenate(values) if values else np.zeros(0, dtype=np.int64)
+
     return Sends(
-        campaign=cat["campaign"].astype(np.int64),
-        record=cat["record"].astype(np.int64),
-        is_control=cat["is_control"].astype(bool),
-        sent_at=cat["sent_at"],
-        opened_at=cat["opened_at"],
-        clicked_at=cat["clicked_at"],
-        unsubscribed_at=cat["unsub"],
-        extra_person=cat["xp"].astype(np.int64),
-        extra_at=cat["xa"].astype(np.int64),
-        extra_campaign=cat["xc"].astype(np.int64),
-        true_uplift=cat["true_uplift"].astype(np.float64),
+        campaign=cat([np.full(len(d.target), d.campaign) for d in done]).astype(np.int64),
+        record=cat([d.target.record for d in done]).astype(np.int64),
+        is_control=cat([d.target.is_control for d in done]).astype(bool),
+        sent_at=cat([d.target.sent_at for d in done]),
+        opened_at=cat([d.opened_at for d in done]),
+        clicked_at=cat([d.clicked_at for d in done]),
+        unsubscribed_at=cat([d.unsubscribed_at for d in done]),
+        extra_person=cat([d.target.person[d.converts] for d in done]).astype(np.int64),
+        extra_at=cat([d.extra_at[d.converts] for d in done]).astype(np.int64),
+        extra_campaign=cat([np.full(int(d.converts.sum()), d.campaign) for d in done]).astype(np.int64),
+        true_uplift=cat([d.true_uplift for d in done]).astype(np.float64),
         uplift_sum=uplift_sum,
         targeted=targeted_n,
         treated=treated_n,

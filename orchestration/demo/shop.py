@@ -1,4 +1,4 @@
-"""Shop accounts, orders with their lines, and returns.
+"""Shop data of a chunk: devices (cookies), orders with their lines, accounts and returns.
 
 Revenue of an order is ``sum(quantity * unit_price) - discount_amount`` over its lines; shipping is charged on
 top and is not revenue. ``discount_amount`` is the promotion's percentage of the lines total, rounded to cents.
@@ -76,46 +76,45 @@ class Accounts:
     has_phone_before: np.ndarray
 
 
+@dataclass(frozen=True)
+class Shoppers:
+    """The people of a chunk as the shop sees them."""
+
+    persons: Persons
+    devices: Devices
+    has_account: np.ndarray  # per buyer: whether they open a shop account with their first order
+    nu: np.ndarray  # per buyer: Gamma-Gamma rate of their spend distribution
+
+
+@dataclass(frozen=True)
+class Purchases:
+    """Purchase events to turn into orders, in any order."""
+
+    owner: np.ndarray  # local buyer index
+    at: np.ndarray  # epoch seconds
+    campaign: np.ndarray  # campaign index for campaign-induced purchases, else -1
+
+
 def make_orders(
     rng: np.random.Generator,
-    persons: Persons,
-    nu: np.ndarray,
-    has_account: np.ndarray,
-    devices: Devices,
-    owner: np.ndarray,
-    at: np.ndarray,
-    campaign: np.ndarray,
+    shoppers: Shoppers,
+    purchases: Purchases,
     cat: Catalog,
     promos: Promotions,
     params: C.ModelParams,
 ) -> Orders:
-    """Orders for purchase events (``owner`` local buyer index, ``at`` epoch seconds), values drawn from the
-    owner's Gamma-Gamma spend distribution and realised as order lines."""
-    order = np.lexsort((owner, at))
-    owner, at, campaign = owner[order], at[order], campaign[order]
-    n = len(owner)
-    # An account holder's first order opens the account; later ones are occasionally guest checkouts.
-    first_of_person = np.zeros(n, dtype=bool)
-    _, first_idx = np.unique(owner, return_index=True)
-    first_of_person[first_idx] = True
-    acc = has_account[owner]
-    guest = ~acc | (~first_of_person & (rng.random(n) < C.ACCOUNT_GUEST_ORDER_SHARE))
-    email = persons.email[owner].copy()
-    # Guests sometimes type their address with capitals.
-    caps = np.flatnonzero(guest & (rng.random(n) < 0.06))
-    email[caps] = [e[:1].upper() + e[1:] for e in email[caps]]
-    marketplace = rng.random(n) < 0.08
-    dev = devices.first[owner] + (rng.random(n) * devices.count[owner]).astype(np.int64)
-    kind = devices.kind[dev]
-    app = (kind > 0) & (rng.random(n) < 0.55)
-    channel = np.where(marketplace, "marketplace", np.where(app, "mobile_app", "web")).astype(object)
-    dev = np.where(marketplace, -1, dev)
-    loc = persons.loc[owner].copy()
-    gift = np.flatnonzero(rng.random(n) < 0.07)
-    loc[gift] = random_location(rng, persons.country[owner[gift]])
-    values = rng.gamma(params.gg_p, 1.0 / nu[owner])
+    """Orders for the purchase events, sorted by time: checkout identity, sales channel and device, delivery
+    address, and values drawn from the owner's Gamma-Gamma spend distribution realised as order lines."""
+    order = np.lexsort((purchases.owner, purchases.at))
+    owner, at, campaign = purchases.owner[order], purchases.at[order], purchases.campaign[order]
+    guest, email = _checkout_identity(rng, shoppers, owner)
+    channel, dev = _sales_channels(rng, shoppers.devices, owner)
+    loc = _delivery_locations(rng, shoppers.persons, owner)
+    values = rng.gamma(params.gg_p, 1.0 / shoppers.nu[owner])
     lines = realise_baskets(cat, rng, values, at)
-    total = np.bincount(lines.order_idx, weights=lines.quantity * lines.unit_price_cents, minlength=n)
+    total = np.bincount(
+        lines.order_idx, weights=lines.quantity * lines.unit_price_cents, minlength=len(owner)
+    )
     total = np.round(total).astype(np.int64)
     promo = pick_promotions(promos, rng, at)
     pct = np.where(promo >= 0, promos.pct[np.maximum(promo, 0)], 0)
@@ -136,6 +135,45 @@ def make_orders(
         campaign=campaign,
         lines=lines,
     )
+
+
+def _checkout_identity(
+    rng: np.random.Generator, shoppers: Shoppers, owner: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per order (sorted by time): guest checkout or not, and the e-mail typed. An account holder's first order
+    opens the account; later ones are occasionally guest checkouts. Guests sometimes type capitals."""
+    n = len(owner)
+    first_of_person = np.zeros(n, dtype=bool)
+    _, first_idx = np.unique(owner, return_index=True)
+    first_of_person[first_idx] = True
+    acc = shoppers.has_account[owner]
+    guest = ~acc | (~first_of_person & (rng.random(n) < C.ACCOUNT_GUEST_ORDER_SHARE))
+    email = shoppers.persons.email[owner].copy()
+    caps = np.flatnonzero(guest & (rng.random(n) < 0.06))
+    email[caps] = [e[:1].upper() + e[1:] for e in email[caps]]
+    return guest, email
+
+
+def _sales_channels(
+    rng: np.random.Generator, devices: Devices, owner: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per order: sales channel (marketplace, mobile app on a phone or tablet, else web) and the device used,
+    -1 for marketplace orders."""
+    n = len(owner)
+    marketplace = rng.random(n) < 0.08
+    dev = devices.first[owner] + (rng.random(n) * devices.count[owner]).astype(np.int64)
+    kind = devices.kind[dev]
+    app = (kind > 0) & (rng.random(n) < 0.55)
+    channel = np.where(marketplace, "marketplace", np.where(app, "mobile_app", "web")).astype(object)
+    return channel, np.where(marketplace, -1, dev)
+
+
+def _delivery_locations(rng: np.random.Generator, persons: Persons, owner: np.ndarray) -> np.ndarray:
+    """Per order: the owner's region and city, or for about 7 % (gifts) another place in the same country."""
+    loc = persons.loc[owner].copy()
+    gift = np.flatnonzero(rng.random(len(owner)) < 0.07)
+    loc[gift] = random_location(rng, persons.country[owner[gift]])
+    return loc
 
 
 def make_accounts(rng: np.random.Generator, orders: Orders, has_account: np.ndarray, na_ts: int) -> Accounts:

@@ -1,6 +1,7 @@
 """Score what the warehouse learned against the truth the demo generator simulated from.
 
-Used by tests and benchmarks only: the pipeline never reads ``truth/``.
+Used by tests and benchmarks only (the pipeline never reads ``truth/``), so it lives outside the runtime
+package.
 """
 
 from __future__ import annotations
