@@ -42,7 +42,7 @@ from sklearn.metrics import roc_auc_score
 
 from orchestration.analytics.clv import calibration_and_holdout_summary, fit_clv, rfm_summary
 from orchestration.analytics.clv_simulation import simulate_transactions
-from orchestration.analytics.customer_models import predict_customers
+from orchestration.analytics.customer_models import PIPELINE_SETTINGS, predict_customers
 from orchestration.analytics.validation import holdout_metrics, holdout_predictions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -347,6 +347,38 @@ def _print(speed_result: dict, recovery_result: dict) -> None:
     print(f"\nmeets goals: speed {speed_result['meets_goal']}, recovery {r['meets_goal']}")
 
 
+def all_predictions(n: int) -> dict:
+    """Everything the pipeline's customer models do, at ``n`` customers, as the asset calls it
+    (``predict_customers`` with ``PIPELINE_SETTINGS``: weeks at hour resolution): the automatic choice
+    between BG/NBD and Pareto/NBD on the last 90 days, the fit on all, every per-customer prediction with
+    its 80 % ranges, the holdout validation and the churn classifier. Goal: under 2 minutes at 1,000,000."""
+    transactions, _ = simulate_transactions(
+        n, **TRUTH, **VALUE_TRUTH, observation_end=END, history_days=HISTORY_DAYS, seed=1
+    )
+    started = time.perf_counter()
+    predictions, quality, model, messages = predict_customers(
+        transactions, END, **PIPELINE_SETTINGS.predict_arguments()
+    )
+    seconds = time.perf_counter() - started
+    choice = quality[quality["metric"] == "model_choice"].set_index("model")["value"].to_dict()
+    return {
+        "customers": n,
+        "orders": len(transactions),
+        "seconds": seconds,
+        "goal_s": 120.0,
+        "meets_goal": seconds < 120.0,
+        "purchase_model": model.purchase_model if model is not None else None,
+        "model_choice": choice,
+        "scored": len(predictions),
+        "non_finite_ranges": int(
+            (~np.isfinite(predictions[["clv_12m_low", "clv_12m_high", "expected_purchases_90d_high"]]))
+            .sum()
+            .sum()
+        ),
+        "messages": messages,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100,000 customers for the speed part")
@@ -357,8 +389,27 @@ def main() -> None:
     parser.add_argument("--skip-ranges", action="store_true", help="skip part 3 (ranges)")
     parser.add_argument("--pareto", action="store_true", help="part 3 also for Pareto/NBD (slow fit)")
     parser.add_argument("--samples", type=int, default=500, help="Monte-Carlo draws per row for value ranges")
+    parser.add_argument(
+        "--all-predictions", action="store_true",
+        help="only time predict_customers as the pipeline calls it (choice, fit, every prediction, ranges)",
+    )  # fmt: skip
     args = parser.parse_args()
     n = args.customers or (100_000 if args.quick else 1_000_000)
+    if args.all_predictions:
+        result = all_predictions(n)
+        print(
+            f"\n### predict_customers as the pipeline calls it: {result['customers']:,} customers, "
+            f"{result['orders']:,} orders\n\n{result['seconds']:.1f} s (goal < {result['goal_s']:.0f} s); "
+            f"purchase model {result['purchase_model']} {result['model_choice']}; {result['scored']:,} scored; "
+            f"non-finite ranges {result['non_finite_ranges']}"
+        )
+        for message in result["messages"]:
+            print(f"- {message}")
+        target = RESULTS.with_name(f"clv_all_predictions_{n}.json")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(result, indent=2, default=float) + "\n", encoding="utf-8")
+        print(f"\nwrote {target.relative_to(ROOT)}")
+        return
 
     ranges_result = None if args.skip_ranges else ranges(n, args.samples, args.pareto)
     if args.only_ranges:

@@ -47,7 +47,7 @@ STAGES = [
     ("customer models (CLV, churn, next purchase)", "ml/customer_predictions,ml/model_quality"),
     ("basket rules + bundles", "ml/association_rules,ml/bundles"),
     ("recommendations", "ml/recommendations"),
-    ("dbt build (customer 360 and marts on models)", "dbt_customer_views"),
+    ("dbt build (customer 360 and marts on models)", "dbt_model_marts"),
     ("publish for dashboards", "published_warehouse"),
 ]
 

@@ -183,13 +183,19 @@ def _cell_where(cell: tuple[str, str, str]) -> tuple[str, tuple]:
     return "sales_channel = ? and country = ? and rfm_segment = ?", tuple(cell)
 
 
-def kpi_row(period_type: str, at, cell: tuple[str, str, str]) -> pd.Series | None:
+def kpi_row(
+    period_type: str, at, cell: tuple[str, str, str], complete_only: bool = False
+) -> pd.Series | None:
     """The ``marts.performance__kpis`` row of the ``period_type`` period holding the date ``at`` (or the
-    latest one before it) for one (sales channel, country, segment) cell; None when there is none."""
+    latest one before it) for one (sales channel, country, segment) cell; None when there is none.
+
+    ``complete_only`` skips a period still running (``is_complete`` false), so that a month of ten days is
+    not compared with a whole one."""
     where, params = _cell_where(cell)
+    complete = "and is_complete " if complete_only else ""
     frame = query(
         f"select * from marts.performance__kpis where period_type = ? and period_start <= ? and {where} "
-        "order by period_start desc limit 1",
+        f"{complete}order by period_start desc limit 1",
         (period_type, at, *params),
     )
     return None if frame.empty else frame.iloc[0]
@@ -205,7 +211,10 @@ def kpi_series(period_type: str, start, end, cell: tuple[str, str, str]) -> pd.D
     )
 
 
-CUSTOMER_LIST = """c.customer_id, c.first_name, c.last_name, c.country, c.rfm_segment, c.orders, c.revenue,
+# Contacts are listed so that a manager can reach the customers behind a figure; every page masks them
+# (components.table) unless the role is analyst.
+CUSTOMER_LIST = """c.customer_id, c.first_name, c.last_name, c.email, c.phone_e164, c.country, c.rfm_segment,
+    c.orders, c.revenue,
     c.gross_margin, c.last_order_at, c.clv_12m, c.probability_alive, c.churn_band"""
 
 
@@ -670,8 +679,9 @@ def customers_at_risk(
     """The most valuable buyers of one churn band with their next expected order and the products to offer."""
     where, params = _customer_filter(country, segment)
     return query(
-        f"""select c.customer_id, c.first_name, c.last_name, c.country, c.rfm_segment, c.orders, c.revenue,
-                   c.clv_12m, c.probability_alive, c.churn_band, c.last_order_at, c.expected_next_order_date,
+        f"""select c.customer_id, c.first_name, c.last_name, c.email, c.phone_e164, c.country, c.rfm_segment,
+                   c.orders, c.revenue, c.clv_12m, c.probability_alive, c.churn_band, c.last_order_at,
+                   c.expected_next_order_date,
                    c.recommended_products
             from marts.customer_360 c where c.churn_band = ? and {where}
             order by c.clv_12m desc nulls last, c.customer_id limit ?""",

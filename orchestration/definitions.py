@@ -22,7 +22,7 @@ def build_definitions() -> dg.Definitions:
     """The Definitions with resources for the paths the environment names now (``ecrm run`` resolves them
     again for every run, so one process can build several warehouses)."""
     return dg.Definitions(
-        assets=[*loading.load_assets, dbt.dbt_warehouse, dbt.dbt_customer_views, *analytics.assets],
+        assets=[*loading.load_assets, dbt.dbt_warehouse, dbt.dbt_model_marts, *analytics.assets],
         asset_checks=[*loading.contract_checks, *analytics.checks],
         jobs=[everything],
         schedules=[dg.ScheduleDefinition(name="daily_refresh", job=everything, cron_schedule="0 5 * * *")],
@@ -38,7 +38,7 @@ def stage_steps() -> dict[str, str]:
     """The stage of ``ecrm run``'s progress display each step of the job belongs to (step key -> stage)."""
     steps = {a.node_def.name: "load" for a in loading.load_assets}
     steps |= {c.node_def.name: "checks" for c in loading.contract_checks}
-    steps |= {dbt.dbt_warehouse.node_def.name: "dbt", dbt.dbt_customer_views.node_def.name: "views"}
+    steps |= {dbt.dbt_warehouse.node_def.name: "dbt", dbt.dbt_model_marts.node_def.name: "views"}
     steps |= {a.node_def.name: "models" for a in analytics.assets if a is not analytics.published_warehouse}
     steps[analytics.published_warehouse.node_def.name] = "publish"
     return steps

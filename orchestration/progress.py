@@ -34,7 +34,7 @@ LABELS = {
     "checks": "Checking contracts (asset checks)",
     "dbt": "Building the warehouse (dbt nodes)",
     "models": "Fitting models (CLV, churn, baskets, recommendations)",
-    "views": "Building customer views (dbt nodes)",
+    "views": "Building the marts on the models (dbt nodes)",
     "publish": "Publishing the read-only copy",
 }
 DBT_STAGES = ("dbt", "views")

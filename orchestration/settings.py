@@ -93,6 +93,28 @@ def model_eligibility() -> dict[str, int]:
     }
 
 
+def clv_annual_discount_rate() -> float:
+    """The annual rate every customer lifetime value is discounted by (``ECRM_CLV_ANNUAL_DISCOUNT_RATE``,
+    default 0.10 = 10 % a year; the CLV sums discount month by month at (1 + rate)^(1/12) − 1)."""
+    value = os.environ.get("ECRM_CLV_ANNUAL_DISCOUNT_RATE")
+    try:
+        rate = float(value) if value else 0.10
+    except ValueError:
+        raise ValueError(f"ECRM_CLV_ANNUAL_DISCOUNT_RATE must be a fraction such as 0.1, got {value!r}") from None
+    if not 0 <= rate < 1:
+        raise ValueError(f"ECRM_CLV_ANNUAL_DISCOUNT_RATE must be a fraction between 0 and 1, got {value!r}")
+    return rate
+
+
+def purchase_model() -> str:
+    """The customer models' purchase model (``ECRM_PURCHASE_MODEL``): ``auto`` (default: BG/NBD or
+    Pareto/NBD, whichever predicts the held-out last 90 days better), ``bgnbd`` or ``pareto_nbd``."""
+    value = (os.environ.get("ECRM_PURCHASE_MODEL") or "auto").strip().lower()
+    if value not in ("auto", "bgnbd", "pareto_nbd"):
+        raise ValueError(f"ECRM_PURCHASE_MODEL must be auto, bgnbd or pareto_nbd, got {value!r}")
+    return value
+
+
 def landing_settle_seconds() -> float:
     """How long a landing file must have gone unmodified before the sensor ``new_landing_files`` starts a
     run for it (``ECRM_LANDING_SETTLE_SECONDS``, default 60 s): a file still being copied or uploaded is

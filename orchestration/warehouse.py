@@ -20,7 +20,8 @@ ML_TABLES = {
         churn_risk double, churn_band varchar, churn_model varchar, expected_next_order_date date,
         predicted_at timestamptz,
         expected_purchases_90d_low double, expected_purchases_90d_high double, clv_12m_low double,
-        clv_12m_high double
+        clv_12m_high double, clv_3m double, clv_36m double, clv_annual_discount_rate double,
+        churn_risk_relative double
     """,
     "recommendations": """
         customer_id varchar, rank integer, product_id varchar, score double, reason varchar, source varchar

@@ -92,11 +92,14 @@ def _money(value: float) -> str:
     return f"{value:,.0f} EUR"
 
 
-def _current_kpis(published: Path, channel=ALL, country=ALL, segment=ALL) -> pd.Series:
+def _current_kpis(published: Path, channel=ALL, country=ALL, segment=ALL, complete=True) -> pd.Series:
+    """The month the Overview shows by default: the latest complete one (the running one with ``complete``
+    False)."""
     return mart(
         published,
         "select * from marts.performance__kpis where period_type = 'month' and sales_channel = ? "
-        "and country = ? and rfm_segment = ? order by period_start desc limit 1",
+        f"and country = ? and rfm_segment = ? {'and is_complete ' if complete else ''}"
+        "order by period_start desc limit 1",
         (channel, country, segment),
     ).iloc[0]
 
@@ -109,7 +112,16 @@ def test_overview_figures_are_the_kpi_mart_and_follow_the_filters(published):
     assert shown["Active customers"] == f"{whole['active_customers']:,}"
     assert shown["Revenue"] == _money(whole["revenue"])
     assert shown["Churn rate"] == f"{whole['churn_rate']:.1%}"
-    assert shown["Predicted 12-month value"] == _money(whole["predicted_clv_12m"])
+    # The predicted value is today's (the running month's row holds it), whichever month is shown.
+    running = _current_kpis(published, complete=False)
+    assert not running["is_complete"]
+    assert whole["is_complete"]
+    assert whole["period_start"] < running["period_start"]
+    assert shown["Predicted 12-month value"] == _money(running["predicted_clv_12m"])
+    # Including the running month shows its figures.
+    at.toggle(key="overview_running").set_value(True).run()
+    assert metrics(at)["Revenue"] == _money(running["revenue"])
+    at.toggle(key="overview_running").set_value(False).run()
     # The drill-down lists exactly the active customers of the period.
     assert f"{whole['active_customers']:,} customers" in " ".join(c.value for c in at.caption)
 
@@ -130,7 +142,7 @@ def test_overview_figures_are_the_kpi_mart_and_follow_the_filters(published):
     at.selectbox(key="overview_drill").set_value("Lapsed customers (churned)").run()
     quarter = mart(
         published, "select * from marts.performance__kpis where period_type = 'quarter' and sales_channel = '(all)' "
-        "and country = ? and rfm_segment = '(all)' order by period_start desc limit 1", (country,)
+        "and country = ? and rfm_segment = '(all)' and is_complete order by period_start desc limit 1", (country,)
     ).iloc[0]  # fmt: skip
     assert metrics(at)["Customers"] == f"{quarter['customers']:,}"
     assert f"{quarter['lapsed_customers']:,} customers" in " ".join(c.value for c in at.caption)

@@ -127,19 +127,50 @@ def _predictions(row: pd.Series) -> None:
         return
     cols = st.columns(4)
     cols[0].metric("Probability alive", _share(row.get("probability_alive")))
-    cols[1].metric("Churn risk", _share(row.get("churn_risk")))
-    cols[2].metric("Expected orders, 90 days", f"{float(row.get('expected_purchases_90d') or 0):.2f}")
+    cols[1].metric(
+        "Churn risk", _share(row.get("churn_risk")),
+        help="Probability of no order in the next 90 days.",
+    )  # fmt: skip
+    cols[2].metric(
+        "Churn risk for her rhythm", _share(row.get("churn_risk_relative")),
+        help="The share of her usual chance of ordering in 90 days that is gone; the churn band cuts it at "
+        "30 % and 70 %.",
+    )  # fmt: skip
     cols[3].metric("Expected next order", _day(row.get("expected_next_order_date")))
     cols = st.columns(4)
-    cols[0].metric("Expected order value", _money(row.get("expected_order_value")))
+    cols[0].metric(
+        "Expected orders, 90 days", f"{float(row.get('expected_purchases_90d') or 0):.2f}",
+        help=f"80 % range: {_count_range(row, 'expected_purchases_90d')}",
+    )  # fmt: skip
+    cols[1].metric("80 % range of orders, 90 days", _count_range(row, "expected_purchases_90d"))
+    cols[2].metric("Expected order value", _money(row.get("expected_order_value")))
+    cols[3].metric("Predicted 12-month margin", _money(row.get("clv_margin_12m")))
+    cols = st.columns(4)
+    cols[0].metric("Predicted 3-month value", _money(row.get("clv_3m")))
     cols[1].metric("Predicted 12-month value", _money(row.get("clv_12m")))
-    cols[2].metric("Predicted 12-month margin", _money(row.get("clv_margin_12m")))
-    cols[3].metric("Predicted on", _day(row.get("predicted_at")))
-    st.caption(
-        "Point predictions of the customer models (probability alive and expected orders: BG/NBD; order "
-        "value: Gamma-Gamma). The models store no interval per customer; their holdout quality is on the "
-        "Value & churn page."
+    cols[2].metric(
+        "80 % range of 12-month value",
+        f"{_money(row.get('clv_12m_low'))} – {_money(row.get('clv_12m_high'))}",
     )
+    cols[3].metric("Predicted 36-month value", _money(row.get("clv_36m")))
+    rate = row.get("clv_annual_discount_rate")
+    st.caption(
+        "Predictions of the customer models (probability alive and orders: BG/NBD; order value: "
+        "Gamma-Gamma), with the central 80 % of what the model considers possible for this customer. "
+        + (
+            f"Values are discounted at {float(rate):.0%} a year. "
+            if rate is not None and pd.notna(rate)
+            else ""
+        )
+        + f"Predicted on {_day(row.get('predicted_at'))}; the models' holdout quality is on the Value & churn page."
+    )
+
+
+def _count_range(row: pd.Series, column: str) -> str:
+    low, high = row.get(f"{column}_low"), row.get(f"{column}_high")
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return "n/a"
+    return f"{int(low)} – {int(high)}"
 
 
 if queries.require("marts.customer_360", "marts.customer_identity_map"):

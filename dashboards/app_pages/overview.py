@@ -15,17 +15,30 @@ if queries.require("marts.performance__kpis", "marts.customer_360", "marts.fct_o
     f = filters.current()
     period_label = st.radio("Compare by", list(PERIODS), horizontal=True, key="overview_period")
     period_type = PERIODS[period_label]
-    k = queries.kpi_row(period_type, f.end, f.cell())
+    running = queries.kpi_row(period_type, f.end, f.cell())
+    include_running = st.toggle(
+        f"Include the running {period_label.lower()}", value=False, key="overview_running",
+        help="A period still running has had fewer days than the one before it: by default the figures are "
+        "those of the latest complete period, against the one before.",
+    )  # fmt: skip
+    k = running if include_running else queries.kpi_row(period_type, f.end, f.cell(), complete_only=True)
+    if k is None and running is not None:
+        st.info(f"No complete {period_label.lower()} yet for {f.describe()}: showing the running one.")
+        k = running
     if k is None:
         st.info(
             f"No orders for {f.describe()}. Orders come from `data/landing/shop/orders/`; widen the filters."
         )
     else:
-        running = "" if k["is_complete"] else " (still running)"
+        state = "" if k["is_complete"] else " (still running)"
+        which = (
+            "holding the end of the date range"
+            if include_running
+            else "latest complete one in the date range"
+        )
         st.caption(
-            f"{period_label} from {k['period_start']:%Y-%m-%d} to before {k['period_end']:%Y-%m-%d}{running}: "
-            f"the {period_label.lower()} holding the end of the date range, against the one before; "
-            f"{f.describe()}."
+            f"{period_label} from {k['period_start']:%Y-%m-%d} to before {k['period_end']:%Y-%m-%d}{state}: "
+            f"the {period_label.lower()} {which}, against the one before; {f.describe()}."
         )
         row1, row2 = st.columns(4), st.columns(4)
         row1[0].metric(
@@ -53,9 +66,9 @@ if queries.require("marts.performance__kpis", "marts.customer_360", "marts.fct_o
             delta_color="inverse", help="share of the customers whose last order is a year or more old",
         )  # fmt: skip
         row2[3].metric(
-            "Predicted 12-month value", ui.money(k["predicted_clv_12m"]),
+            "Predicted 12-month value", ui.money((running if running is not None else k)["predicted_clv_12m"]),
             help="sum of the customers' predicted 12-month CLV; the models are scored as of now and keep no "
-            "history, so it has no previous period and shows only for the running period",
+            "history, so it has no previous period: the figure is today's, whichever period is shown",
         )  # fmt: skip
 
         series = queries.kpi_series(period_type, f.start, f.end, f.cell())

@@ -89,8 +89,8 @@ def rfm_features(
 ) -> pd.DataFrame:
     """RFM features at ``cutoff`` from purchases on or before it, one row per customer (``RFM_FEATURES``).
 
-    Orders are counted as distinct purchase days (as in the BG/NBD summary at day resolution); values are
-    summed per day. ``mean_days_between_orders`` is NaN for one-time buyers (the classifier handles NaN);
+    Orders are counted as distinct purchase days (two orders on one day are one purchase here, while the
+    pipeline's BG/NBD summary, at hour resolution, counts them as two); values are summed per day. ``mean_days_between_orders`` is NaN for one-time buyers (the classifier handles NaN);
     value features are NaN without ``monetary_col``.
     """
     end = _naive_timestamp(cutoff).floor("D")

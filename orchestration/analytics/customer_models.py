@@ -47,29 +47,36 @@ from orchestration.analytics.clv import (
     ClvModel,
     _naive_datetimes,
     _naive_timestamp,
+    calibration_and_holdout_summary,
     fit_clv,
     rfm_summary,
     time_unit_days,
 )
+from orchestration.analytics.clv.likelihood import PURCHASE_MODELS
 from orchestration.analytics.validation import (
     holdout_metrics,
     holdout_predictions,
+    model_choice_quality,
     quality_frame,
 )
 
 __all__ = [
+    "CLV_HORIZONS_MONTHS",
+    "DEFAULT_ANNUAL_DISCOUNT_RATE",
     "MIN_HISTORY_DAYS",
     "MIN_REPEAT_CUSTOMERS",
     "ORDERS_QUERY",
     "PIPELINE_SETTINGS",
     "PREDICTION_COLUMNS",
     "PipelineSettings",
+    "PredictionOptions",
     "check_eligibility",
     "churn_frame",
     "customer_orders",
     "customer_summary",
     "empty_predictions",
     "fit_customer_model",
+    "monthly_discount_rate",
     "predict_customers",
     "purchase_rows",
 ]
@@ -78,6 +85,13 @@ MIN_REPEAT_CUSTOMERS = 500
 MIN_HISTORY_DAYS = 180
 # Below this many customers of each class at a cutoff the classifier is not trained (AUC would be noise).
 MIN_CLASS_COUNT = 50
+# CLV is discounted at 10 % a year and predicted over 3, 12 and 36 months (see DECISIONLOG.md).
+DEFAULT_ANNUAL_DISCOUNT_RATE = 0.10
+CLV_HORIZONS_MONTHS = (3, 12, 36)
+# The purchase model is chosen on held-out data among these (see DECISIONLOG.md); the comparison is made on
+# at most this many customers, drawn at random (seed 0), and the chosen model is then fitted on all.
+PURCHASE_MODEL_CHOICES = ("auto", *PURCHASE_MODELS)
+MAX_CHOICE_CUSTOMERS = 100_000
 
 PREDICTION_COLUMNS = [
     "customer_id",
@@ -101,6 +115,11 @@ PREDICTION_COLUMNS = [
     "expected_purchases_90d_high",
     "clv_12m_low",
     "clv_12m_high",
+    # Issue 15 items 4 and 5: more horizons, the discount rate they use, churn against the own rhythm.
+    "clv_3m",
+    "clv_36m",
+    "clv_annual_discount_rate",
+    "churn_risk_relative",
 ]
 
 FeatureSource = Callable[[pd.Timestamp], pd.DataFrame] | pd.DataFrame | None
@@ -326,10 +345,10 @@ def _model_quality_from_fit(model: ClvModel, computed_at: Any) -> list[pd.DataFr
     frames = []
     stamp = computed_at
     for name, info in model.diagnostics.items():
-        if not isinstance(info, dict):
+        if not isinstance(info, dict) or name == "model_choice":
             continue
         suffix = name.removeprefix("gamma_gamma")
-        keys = ("r", "alpha", "a", "b") if name == "bgnbd" else tuple(f"{k}{suffix}" for k in ("p", "q", "v"))
+        keys = PURCHASE_MODELS.get(name) or tuple(f"{k}{suffix}" for k in ("p", "q", "v"))
         metrics: dict[str, float] = {f"param_{k}": model.params[k] for k in keys}
         metrics.update({f"se_{k}": v for k, v in info.get("standard_errors", {}).items()})
         for key in (
@@ -352,6 +371,63 @@ def _model_quality_from_fit(model: ClvModel, computed_at: Any) -> list[pd.DataFr
     return frames
 
 
+@dataclass(frozen=True)
+class PredictionOptions:
+    """What :func:`predict_customers` predicts beyond the summary's columns and time resolution.
+
+    ``annual_discount_rate`` discounts every CLV (10 % a year by default; the monthly rate is
+    (1 + annual)^(1/12) − 1), over each horizon of ``clv_horizons_months`` (3, 12 and 36 months: the columns
+    ``clv_3m``, ``clv_12m``, ``clv_36m``). ``churn_band_thresholds`` cut ``churn_risk_relative`` into the
+    bands low / medium / high (see DECISIONLOG.md). ``purchase_model`` is ``"auto"`` (BG/NBD and
+    Pareto/NBD fitted on all but the last ``holdout_days``, the one with the lower per-customer holdout
+    error kept), ``"bgnbd"`` or ``"pareto_nbd"``.
+    """
+
+    def __post_init__(self) -> None:
+        if self.purchase_model not in PURCHASE_MODEL_CHOICES:
+            raise ValueError(
+                f"purchase_model must be one of {PURCHASE_MODEL_CHOICES}, got {self.purchase_model!r}"
+            )
+
+    annual_discount_rate: float = DEFAULT_ANNUAL_DISCOUNT_RATE
+    clv_horizons_months: tuple[int, ...] = CLV_HORIZONS_MONTHS
+    purchase_model: str = "auto"
+    max_choice_customers: int = MAX_CHOICE_CUSTOMERS
+    holdout_days: int = 90
+    churn_horizon_days: int = 90
+    churn_band_thresholds: tuple[float, float] = (0.3, 0.7)
+    churn_classifier: str | None = "hgb"
+    max_next_order_days: int = 365
+    min_repeat_customers: int = MIN_REPEAT_CUSTOMERS
+    min_history_days: int = MIN_HISTORY_DAYS
+    thresholds: Mapping[str, tuple[float | None, float | None]] | None = None
+    random_state: int = 0
+
+    @property
+    def monthly_discount_rate(self) -> float:
+        """The monthly rate equivalent to ``annual_discount_rate`` (what lifetimes' CLV sum discounts by)."""
+        return monthly_discount_rate(self.annual_discount_rate)
+
+
+def monthly_discount_rate(annual_rate: float) -> float:
+    """The monthly discount rate equivalent to ``annual_rate``: (1 + annual)^(1/12) − 1 (10 % → 0.797 %)."""
+    if not 0 <= annual_rate < 10:
+        raise ValueError(f"annual_discount_rate must be a fraction such as 0.1, got {annual_rate!r}")
+    return (1.0 + annual_rate) ** (1.0 / 12.0) - 1.0
+
+
+@dataclass
+class _Findings:
+    """What a prediction step found besides its result: ``ml.model_quality`` rows and messages."""
+
+    quality: list[pd.DataFrame]
+    messages: list[str]
+
+    def extend(self, other: _Findings) -> None:
+        self.quality.extend(other.quality)
+        self.messages.extend(other.messages)
+
+
 def predict_customers(
     transactions: pd.DataFrame,
     observation_end: Any,
@@ -364,8 +440,10 @@ def predict_customers(
     freq: str = "D",
     freq_multiplier: float = 7,
     penalizer_coef: float = 0.0,
-    clv_months: int = 12,
-    discount_rate: float = 0.01,
+    annual_discount_rate: float = DEFAULT_ANNUAL_DISCOUNT_RATE,
+    clv_horizons_months: Sequence[int] = CLV_HORIZONS_MONTHS,
+    purchase_model: str = "auto",
+    max_choice_customers: int = MAX_CHOICE_CUSTOMERS,
     holdout_days: int = 90,
     churn_horizon_days: int = 90,
     churn_band_thresholds: Sequence[float] = (0.3, 0.7),
@@ -382,7 +460,9 @@ def predict_customers(
     ``transactions`` is one row per order: ``customer_col``, ``datetime_col`` and the order's value in
     ``monetary_col`` (net of its own refunds), optionally its margin in ``margin_col``. Rows with a
     negative value are stand-alone refunds, not purchases: they are dropped (and counted in the messages).
-    Time is in weeks at day resolution (``freq="D", freq_multiplier=7``).
+    The keyword defaults fit weeks at day resolution (``freq="D", freq_multiplier=7``); the pipeline passes
+    :data:`PIPELINE_SETTINGS` (weeks at hour resolution) instead. The other keywords are those of
+    :class:`PredictionOptions`.
 
     ``churn_classifier`` is ``"hgb"``, ``"logistic"`` or None (BG/NBD scores only). ``features`` adds
     churn features beyond RFM (web engagement, service, marketing): a callable
@@ -397,57 +477,132 @@ def predict_customers(
     :class:`ClvModel` or None. An ineligible shop (or a fit that fails even with the fallback
     penalizers) gives an empty ``predictions`` and the reason in ``messages``.
     """
-    messages: list[str] = []
-    stamp = pd.Timestamp.now(tz="UTC") if computed_at is None else pd.Timestamp(computed_at)
-    end = _naive_timestamp(observation_end)
-    unit_days = time_unit_days(freq, freq_multiplier)
+    settings = PipelineSettings(
+        customer_col=customer_col, datetime_col=datetime_col, monetary_col=monetary_col, margin_col=margin_col,
+        freq=freq, freq_multiplier=freq_multiplier, penalizer_coef=penalizer_coef,
+    )  # fmt: skip
+    options = PredictionOptions(
+        annual_discount_rate=annual_discount_rate, clv_horizons_months=tuple(clv_horizons_months),
+        purchase_model=purchase_model, max_choice_customers=max_choice_customers, holdout_days=holdout_days, churn_horizon_days=churn_horizon_days,
+        churn_band_thresholds=tuple(churn_band_thresholds), churn_classifier=churn_classifier,
+        max_next_order_days=max_next_order_days, min_repeat_customers=min_repeat_customers,
+        min_history_days=min_history_days, thresholds=thresholds, random_state=random_state,
+    )  # fmt: skip
+    return _predict(transactions, _naive_timestamp(observation_end), features, settings, options, computed_at)
 
+
+def _predict(
+    transactions: pd.DataFrame,
+    end: pd.Timestamp,
+    features: FeatureSource,
+    settings: PipelineSettings,
+    options: PredictionOptions,
+    computed_at: Any,
+) -> tuple[pd.DataFrame, pd.DataFrame, ClvModel | None, list[str]]:
+    """:func:`predict_customers` on its settings and options: summary, fit, scores, holdout, churn."""
+    found = _Findings([], [])
+    stamp = pd.Timestamp.now(tz="UTC") if computed_at is None else pd.Timestamp(computed_at)
     rows, n_refunds = _purchase_rows(
-        transactions, end, customer_col, datetime_col, monetary_col, margin_col, freq
-    )
+        transactions, end, settings.customer_col, settings.datetime_col, settings.monetary_col,
+        settings.margin_col, settings.freq,
+    )  # fmt: skip
     if n_refunds:
-        messages.append(
-            f"{n_refunds} rows with a negative {monetary_col} were treated as refunds, not "
+        found.messages.append(
+            f"{n_refunds} rows with a negative {settings.monetary_col} were treated as refunds, not "
             "purchases, and left out."
         )
-
-    summary = rfm_summary(
-        rows,
-        customer_col,
-        datetime_col,
-        monetary_col,
-        observation_end=end,
-        freq=freq,
-        freq_multiplier=freq_multiplier,
-        margin_col=margin_col,
-    )
-    history_days = float((end - rows[datetime_col].min()) / pd.Timedelta(days=1)) if len(rows) else 0.0
-    eligible, message = check_eligibility(summary, history_days, min_repeat_customers, min_history_days)
-    messages.append(message)
-    quality = [
-        quality_frame(
-            "eligibility",
-            {
-                "n_repeat_customers": float((summary["frequency"] > 0).sum()),
-                "history_days": history_days,
-                "n_customers": float(len(summary)),
-            },
-            thresholds={
-                "n_repeat_customers": (min_repeat_customers, None),
-                "history_days": (min_history_days, None),
-            },
-            computed_at=stamp,
-        )
-    ]
-    stamp = quality[0]["computed_at"].iloc[0]
+    summary = _summary(rows, end, settings, margin=True)
+    eligible, eligibility = _eligibility(summary, rows, end, settings, options, stamp)
+    found.extend(eligibility)
+    stamp = eligibility.quality[0]["computed_at"].iloc[0]
     if not eligible:
-        return empty_predictions(), pd.concat(quality, ignore_index=True), None, messages
+        return empty_predictions(), pd.concat(found.quality, ignore_index=True), None, found.messages
 
     try:
-        model = fit_clv(summary, penalizer_coef, time_unit_days=unit_days)
+        model, choice = _fit(summary, rows, end, settings, options, stamp)
     except ClvFitError as exc:
-        messages.append(f"No customer predictions: {exc}")
-        return empty_predictions(), pd.concat(quality, ignore_index=True), None, messages
+        found.messages.append(f"No customer predictions: {exc}")
+        return empty_predictions(), pd.concat(found.quality, ignore_index=True), None, found.messages
+    found.extend(choice)
+    found.messages.extend(_fit_warnings(model))
+    found.quality.extend(_model_quality_from_fit(model, stamp))
+
+    out = _scores(model, summary, end, settings, options)
+    cal_model, holdout = _holdout(rows, end, settings, options, stamp, model.purchase_model)
+    found.extend(holdout)
+
+    # Churn risk: BG/NBD scores vs a classifier, compared on the same labels at the latest cutoff.
+    churn = _ChurnInputs(
+        rows=rows, summary=summary, model=model, end=end, features=features, settings=settings,
+        options=options, stamp=stamp,
+        eval_model=cal_model if options.holdout_days == options.churn_horizon_days else None,
+    )  # fmt: skip
+    risk, churn_model, churn_found = _churn(churn)
+    found.extend(churn_found)
+    out["churn_risk"], out["churn_model"] = risk, churn_model
+    out["churn_risk_relative"] = _relative_churn_risk(
+        out["churn_risk"], model, summary, options.churn_horizon_days / settings.time_unit_days
+    )
+    out["churn_band"] = churn_bands(out["churn_risk_relative"], options.churn_band_thresholds)
+
+    predictions = out.rename_axis(settings.customer_col).reset_index()
+    predictions = predictions.rename(columns={settings.customer_col: "customer_id"})[PREDICTION_COLUMNS]
+    return predictions, pd.concat(found.quality, ignore_index=True), model, found.messages
+
+
+def _summary(rows: pd.DataFrame, end: pd.Timestamp, settings: PipelineSettings, margin: bool) -> pd.DataFrame:
+    """lifetimes' summary of ``rows`` up to ``end`` in ``settings``' columns and time resolution."""
+    return rfm_summary(
+        rows,
+        settings.customer_col,
+        settings.datetime_col,
+        settings.monetary_col,
+        observation_end=end,
+        freq=settings.freq,
+        freq_multiplier=settings.freq_multiplier,
+        margin_col=settings.margin_col if margin else None,
+    )
+
+
+def _history_days(rows: pd.DataFrame, end: pd.Timestamp, settings: PipelineSettings) -> float:
+    """Days from the first purchase in ``rows`` to ``end`` (0 without purchases)."""
+    if not len(rows):
+        return 0.0
+    return float((end - rows[settings.datetime_col].min()) / pd.Timedelta(days=1))
+
+
+def _eligibility(
+    summary: pd.DataFrame,
+    rows: pd.DataFrame,
+    end: pd.Timestamp,
+    settings: PipelineSettings,
+    options: PredictionOptions,
+    stamp: pd.Timestamp,
+) -> tuple[bool, _Findings]:
+    """Whether the shop is eligible, with its ``eligibility`` quality rows and message."""
+    history_days = _history_days(rows, end, settings)
+    eligible, message = check_eligibility(
+        summary, history_days, options.min_repeat_customers, options.min_history_days
+    )
+    quality = quality_frame(
+        "eligibility",
+        {
+            "n_repeat_customers": float((summary["frequency"] > 0).sum()),
+            "history_days": history_days,
+            "n_customers": float(len(summary)),
+        },
+        thresholds={
+            "n_repeat_customers": (options.min_repeat_customers, None),
+            "history_days": (options.min_history_days, None),
+        },
+        computed_at=stamp,
+    )
+    return eligible, _Findings([quality], [message])
+
+
+def _fit_warnings(model: ClvModel) -> list[str]:
+    """Messages about fits that needed a penalizer or whose Gamma-Gamma assumption is weak."""
+    messages = []
     for name, info in model.diagnostics.items():
         if isinstance(info, dict) and info.get("fallback_reason"):
             messages.append(
@@ -458,236 +613,348 @@ def predict_customers(
                 f"{name}: frequency and order value are correlated (Spearman "
                 f"{info['corr_frequency_value_spearman']:.2f}); the Gamma-Gamma independence assumption is weak."
             )
-    quality.extend(_model_quality_from_fit(model, stamp))
+    return messages
 
+
+def _scores(
+    model: ClvModel,
+    summary: pd.DataFrame,
+    end: pd.Timestamp,
+    settings: PipelineSettings,
+    options: PredictionOptions,
+) -> pd.DataFrame:
+    """Every per-customer prediction of the fitted ``model`` except churn: purchases, values, ranges and
+    the next order date, indexed like ``summary``."""
+    unit_days = settings.time_unit_days
+    discount = options.monthly_discount_rate
     out = pd.DataFrame(index=summary.index)
     out[["frequency", "recency", "T"]] = summary[["frequency", "recency", "T"]]
-    out["monetary_value"] = summary["monetary_value"] if monetary_col else math.nan
+    out["monetary_value"] = summary["monetary_value"] if settings.monetary_col else math.nan
     out["probability_alive"] = model.probability_alive(summary)
     for days in (30, 90, 365):
         out[f"expected_purchases_{days}d"] = model.expected_purchases(summary, days / unit_days)
     purchase_range = model.purchase_interval(summary, 90 / unit_days, level=0.8)
     out["expected_purchases_90d_low"] = purchase_range["low"].astype(float)
     out["expected_purchases_90d_high"] = purchase_range["high"].astype(float)
-    if monetary_col:
-        out["expected_order_value"] = model.expected_order_value(summary)
-        out["clv_12m"] = model.clv(summary, months=clv_months, discount_rate=discount_rate)
-        value_range = model.value_interval(summary, clv_months, 0.8, discount_rate=discount_rate)
+    out["expected_order_value"] = model.expected_order_value(summary) if settings.monetary_col else math.nan
+    for months in sorted({*options.clv_horizons_months, 12}):
+        out[f"clv_{months}m"] = (
+            model.clv(summary, months=months, discount_rate=discount) if settings.monetary_col else math.nan
+        )
+    if settings.monetary_col:
+        value_range = model.value_interval(summary, 12, 0.8, discount_rate=discount)
         out["clv_12m_low"], out["clv_12m_high"] = value_range["low"], value_range["high"]
     else:
-        out["expected_order_value"] = math.nan
-        out["clv_12m"] = math.nan
         out["clv_12m_low"] = out["clv_12m_high"] = math.nan
     out["clv_margin_12m"] = (
-        model.clv(summary, months=clv_months, discount_rate=discount_rate, value="margin")
-        if margin_col
+        model.clv(summary, months=12, discount_rate=discount, value="margin")
+        if settings.margin_col
         else math.nan
     )
+    out["clv_annual_discount_rate"] = options.annual_discount_rate
     wait_days = model.next_purchase_wait(summary).to_numpy() * unit_days
-    reachable = np.isfinite(wait_days) & (wait_days <= max_next_order_days)
-    start = pd.Period(end, freq=freq).start_time
+    reachable = np.isfinite(wait_days) & (wait_days <= options.max_next_order_days)
+    start = pd.Period(end, freq=settings.freq).start_time
     next_dates = start + pd.to_timedelta(np.where(reachable, wait_days, 0.0), unit="D")
     out["expected_next_order_date"] = pd.Series(next_dates.floor("D"), index=out.index).where(reachable)
+    return out
 
-    # Holdout validation of the CLV model.
-    calibration_end = end - pd.Timedelta(days=holdout_days)
-    cal_model: ClvModel | None = None
-    cal_rows = rows.loc[(rows[datetime_col] <= calibration_end).to_numpy()]
-    cal_summary_ok = (
+
+def _calibration_eligible(
+    rows: pd.DataFrame, calibration_end: pd.Timestamp, settings: PipelineSettings, options: PredictionOptions
+) -> bool:
+    """Whether the history up to ``calibration_end`` alone would make the shop eligible."""
+    cal_rows = rows.loc[(rows[settings.datetime_col] <= calibration_end).to_numpy()]
+    return (
         len(cal_rows) > 0
         and check_eligibility(
-            rfm_summary(
-                cal_rows,
-                customer_col,
-                datetime_col,
-                freq=freq,
-                freq_multiplier=freq_multiplier,
-                observation_end=calibration_end,
-            ),
-            float((calibration_end - rows[datetime_col].min()) / pd.Timedelta(days=1)),
-            min_repeat_customers,
-            min_history_days,
+            _summary(cal_rows, calibration_end, settings, margin=False),
+            _history_days(rows, calibration_end, settings),
+            options.min_repeat_customers,
+            options.min_history_days,
         )[0]
     )
-    if cal_summary_ok:
-        try:
-            holdout, cal_model = holdout_predictions(
-                rows,
-                customer_col,
-                datetime_col,
-                monetary_col,
-                calibration_end,
-                end,
-                freq=freq,
-                freq_multiplier=freq_multiplier,
-                penalizer_coef=penalizer_coef,
-                interval_level=0.8,
+
+
+def _fit(
+    summary: pd.DataFrame,
+    rows: pd.DataFrame,
+    end: pd.Timestamp,
+    settings: PipelineSettings,
+    options: PredictionOptions,
+    stamp: pd.Timestamp,
+) -> tuple[ClvModel, _Findings]:
+    """The purchase and spend models fitted on the whole history: with ``purchase_model="auto"`` the
+    purchase model is the one of BG/NBD and Pareto/NBD with the lower per-customer holdout error (on at
+    most ``max_choice_customers`` customers), and the comparison is returned as quality rows."""
+    found = _Findings([], [])
+    model_name, holdout = options.purchase_model, None
+    calibration_end = end - pd.Timedelta(days=options.holdout_days)
+    if model_name == "auto":
+        if _calibration_eligible(rows, calibration_end, settings, options):
+            holdout = calibration_and_holdout_summary(
+                rows, settings.customer_col, settings.datetime_col, calibration_end, end,
+                freq=settings.freq, freq_multiplier=settings.freq_multiplier,
+            )  # fmt: skip
+            if len(holdout) > options.max_choice_customers:
+                holdout = holdout.sample(n=options.max_choice_customers, random_state=0)
+                found.messages.append(
+                    f"Purchase model chosen on {options.max_choice_customers:,} customers drawn at random."
+                )
+        else:
+            model_name = "bgnbd"
+            found.messages.append(
+                f"Purchase model: BG/NBD without a comparison (too little history before {calibration_end.date()})."
             )
-            quality.append(
-                holdout_metrics(holdout, model_name="clv_holdout", thresholds=thresholds, computed_at=stamp)
+    model = fit_clv(
+        summary, settings.penalizer_coef, model="auto" if holdout is not None else model_name, holdout=holdout,
+        time_unit_days=settings.time_unit_days,
+    )  # fmt: skip
+    if holdout is not None:
+        choice = model.diagnostics["model_choice"]
+        found.quality.append(model_choice_quality(model, computed_at=stamp))
+        found.messages.append(
+            f"Purchase model = {model.purchase_model} (holdout MAE per customer: "
+            + ", ".join(
+                f"{name} {info['holdout_mae']:.4f}"
+                for name, info in choice["candidates"].items()
+                if "holdout_mae" in info
             )
-        except (ClvFitError, ValueError) as exc:
-            messages.append(f"Holdout validation skipped: {exc}")
-    else:
-        messages.append(f"Holdout validation skipped: too little history before {calibration_end.date()}.")
-
-    # Churn risk: BG/NBD scores vs a classifier, compared on the same labels at the latest cutoff.
-    out["churn_risk"], out["churn_model"] = _churn(
-        rows=rows,
-        summary=summary,
-        model=model,
-        eval_model=cal_model if holdout_days == churn_horizon_days else None,
-        end=end,
-        customer_col=customer_col,
-        datetime_col=datetime_col,
-        monetary_col=monetary_col,
-        features=features,
-        freq=freq,
-        freq_multiplier=freq_multiplier,
-        penalizer_coef=penalizer_coef,
-        horizon=churn_horizon_days,
-        classifier_kind=churn_classifier,
-        min_repeat_customers=min_repeat_customers,
-        min_history_days=min_history_days,
-        random_state=random_state,
-        thresholds=thresholds,
-        stamp=stamp,
-        quality=quality,
-        messages=messages,
-    )
-    out["churn_band"] = churn_bands(out["churn_risk"], churn_band_thresholds)
-
-    predictions = out.rename_axis(customer_col).reset_index().rename(columns={customer_col: "customer_id"})
-    predictions = predictions[PREDICTION_COLUMNS]
-    return predictions, pd.concat(quality, ignore_index=True), model, messages
-
-
-def _churn(
-    *,
-    rows,
-    summary,
-    model,
-    eval_model,
-    end,
-    customer_col,
-    datetime_col,
-    monetary_col,
-    features,
-    freq,
-    freq_multiplier,
-    penalizer_coef,
-    horizon,
-    classifier_kind,
-    min_repeat_customers,
-    min_history_days,
-    random_state,
-    thresholds,
-    stamp,
-    quality,
-    messages,
-) -> tuple[pd.Series, str]:
-    """churn_risk at ``end`` and the name of the model it comes from; appends quality rows and messages."""
-    horizon_units = horizon / time_unit_days(freq, freq_multiplier)
-    eval_cutoff = end - pd.Timedelta(days=horizon)
-    train_cutoff = eval_cutoff - pd.Timedelta(days=horizon)
-    fallback = model.probability_no_purchase(summary, horizon_units).rename("churn_risk")
-    first_day = rows[datetime_col].min()
-    if eval_cutoff <= first_day:
-        messages.append(
-            "Churn: too little history for a time-based evaluation; churn_risk is BG/NBD's "
-            f"P(no purchase in {horizon} days), unvalidated."
+            + ")."
         )
-        return fallback, "bgnbd_no_purchase"
+    return model, found
+
+
+def _holdout(
+    rows: pd.DataFrame,
+    end: pd.Timestamp,
+    settings: PipelineSettings,
+    options: PredictionOptions,
+    stamp: pd.Timestamp,
+    purchase_model: str = "bgnbd",
+) -> tuple[ClvModel | None, _Findings]:
+    """The CLV model's holdout validation: the last ``holdout_days`` held out, ``purchase_model`` refitted
+    on the rest.
+
+    Returns the calibration-period model (None when the history before the holdout is too short or the fit
+    fails) and the ``clv_holdout`` quality rows or the reason they are missing."""
+    found = _Findings([], [])
+    calibration_end = end - pd.Timedelta(days=options.holdout_days)
+    if not _calibration_eligible(rows, calibration_end, settings, options):
+        found.messages.append(
+            f"Holdout validation skipped: too little history before {calibration_end.date()}."
+        )
+        return None, found
+    try:
+        holdout, cal_model = holdout_predictions(
+            rows,
+            settings.customer_col,
+            settings.datetime_col,
+            settings.monetary_col,
+            calibration_end,
+            end,
+            freq=settings.freq,
+            freq_multiplier=settings.freq_multiplier,
+            penalizer_coef=settings.penalizer_coef,
+            model=purchase_model,
+            interval_level=0.8,
+        )
+    except (ClvFitError, ValueError) as exc:
+        found.messages.append(f"Holdout validation skipped: {exc}")
+        return None, found
+    found.quality.append(
+        holdout_metrics(holdout, model_name="clv_holdout", thresholds=options.thresholds, computed_at=stamp)
+    )
+    return cal_model, found
+
+
+def _relative_churn_risk(
+    churn_risk: pd.Series, model: ClvModel, summary: pd.DataFrame, t: float
+) -> pd.Series:
+    """``churn_risk`` measured against the customer's own purchase rhythm (see DECISIONLOG.md).
+
+    1 − P(order within t) / P(order within t | still a customer): the share of the chance she would
+    normally have of ordering in the churn horizon that is gone. P(order within t | alive) comes from the
+    purchase model's posterior rate, so a customer who orders twice a year is not at risk merely because 90
+    days pass without an order. With BG/NBD's own churn score this equals 1 − P(alive) exactly; clipped to
+    [0, 1] for the classifier's scores.
+    """
+    p_alive = model.probability_alive(summary).to_numpy()
+    p_none = model.probability_no_purchase(summary, t).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # P(no purchase in t | alive), from P(none) = 1 − P(alive)·(1 − P(none | alive)).
+        order_if_alive = np.where(p_alive > 0, (1.0 - p_none) / p_alive, 0.0)
+        relative = np.where(
+            order_if_alive > 0, 1.0 - (1.0 - churn_risk.to_numpy(dtype=float)) / order_if_alive, 1.0
+        )
+    relative = np.where(np.isnan(churn_risk.to_numpy(dtype=float)), np.nan, np.clip(relative, 0.0, 1.0))
+    return pd.Series(relative, index=churn_risk.index, name="churn_risk_relative")
+
+
+@dataclass(frozen=True)
+class _ChurnInputs:
+    """What the churn step needs: the purchases, the full-period summary and model, the end of
+    observation, the extra features, the settings and options, and the calibration-period model when its
+    holdout equals the churn horizon (it is then reused for the evaluation cutoff)."""
+
+    rows: pd.DataFrame
+    summary: pd.DataFrame
+    model: ClvModel
+    end: pd.Timestamp
+    features: FeatureSource
+    settings: PipelineSettings
+    options: PredictionOptions
+    stamp: pd.Timestamp
+    eval_model: ClvModel | None = None
+
+    @property
+    def horizon(self) -> int:
+        return self.options.churn_horizon_days
+
+    @property
+    def horizon_units(self) -> float:
+        return self.horizon / self.settings.time_unit_days
+
+    def frame(self, cutoff: pd.Timestamp, horizon: int | None) -> pd.DataFrame:
+        """The classifier's rows at ``cutoff`` (labels over ``horizon`` days; none when None)."""
+        s = self.settings
+        return _churn_frame(
+            self.rows, s.customer_col, s.datetime_col, s.monetary_col, cutoff, horizon, self.features
+        )
+
+
+def _churn(inputs: _ChurnInputs) -> tuple[pd.Series, str, _Findings]:
+    """churn_risk at the end of observation, the name of the model it comes from, and what was found on
+    the way (the candidates' AUC, Brier score, calibration and the classifier's feature importance)."""
+    found = _Findings([], [])
+    s, o = inputs.settings, inputs.options
+    eval_cutoff = inputs.end - pd.Timedelta(days=inputs.horizon)
+    train_cutoff = eval_cutoff - pd.Timedelta(days=inputs.horizon)
+    fallback = inputs.model.probability_no_purchase(inputs.summary, inputs.horizon_units).rename("churn_risk")
+    first_day = inputs.rows[s.datetime_col].min()
+    if eval_cutoff <= first_day:
+        found.messages.append(
+            "Churn: too little history for a time-based evaluation; churn_risk is BG/NBD's "
+            f"P(no purchase in {inputs.horizon} days), unvalidated."
+        )
+        return fallback, "bgnbd_no_purchase", found
 
     # Churn labels are by day: the cutoff's whole day is the past, for BG/NBD as for the classifier.
-    eval_rows = rows.loc[(rows[datetime_col] <= pd.Period(eval_cutoff, freq="D").end_time).to_numpy()]
-    eval_summary = rfm_summary(
-        eval_rows,
-        customer_col,
-        datetime_col,
-        monetary_col,
-        observation_end=eval_cutoff,
-        freq=freq,
-        freq_multiplier=freq_multiplier,
-    )
+    day_end = pd.Period(eval_cutoff, freq="D").end_time
+    eval_rows = inputs.rows.loc[(inputs.rows[s.datetime_col] <= day_end).to_numpy()]
+    eval_summary = _summary(eval_rows, eval_cutoff, s, margin=False)
+    eval_model = inputs.eval_model
     if eval_model is None:
         try:
             eval_model = fit_clv(
-                eval_summary[["frequency", "recency", "T"]],
-                penalizer_coef,
-                time_unit_days=time_unit_days(freq, freq_multiplier),
+                eval_summary[["frequency", "recency", "T"]], s.penalizer_coef, time_unit_days=s.time_unit_days
             )
         except ClvFitError as exc:
-            messages.append(
+            found.messages.append(
                 f"Churn: BG/NBD could not be fitted at {eval_cutoff.date()} ({exc}); "
                 "churn_risk is the full-period BG/NBD score, unvalidated."
             )
-            return fallback, "bgnbd_no_purchase"
-    labels = churn_labels(rows, customer_col, datetime_col, eval_cutoff, horizon).set_index(customer_col)[
-        "churned"
-    ]
-    labels = labels.reindex(eval_summary.index)
+            return fallback, "bgnbd_no_purchase", found
+    labels = churn_labels(inputs.rows, s.customer_col, s.datetime_col, eval_cutoff, inputs.horizon)
+    labels = labels.set_index(s.customer_col)["churned"].reindex(eval_summary.index)
     candidates: dict[str, Any] = {
         "bgnbd_alive": 1.0 - eval_model.probability_alive(eval_summary).to_numpy(),
-        "bgnbd_no_purchase": eval_model.probability_no_purchase(eval_summary, horizon_units).to_numpy(),
+        "bgnbd_no_purchase": eval_model.probability_no_purchase(
+            eval_summary, inputs.horizon_units
+        ).to_numpy(),
     }
 
     classifier = None
     enough_history = (
-        classifier_kind is not None
+        o.churn_classifier is not None
         and train_cutoff > first_day
         and check_eligibility(
             eval_summary,
             float((eval_cutoff - first_day) / pd.Timedelta(days=1)),
-            min_repeat_customers,
-            min_history_days,
+            o.min_repeat_customers,
+            o.min_history_days,
         )[0]
     )
     if enough_history:
-        frames = [
-            _churn_frame(rows, customer_col, datetime_col, monetary_col, cutoff, horizon, features)
-            for cutoff in (train_cutoff, eval_cutoff)
-        ]
-        counts = [np.bincount(f["churned"].to_numpy(dtype=int), minlength=2) for f in frames]
-        if min(c.min() for c in counts) >= MIN_CLASS_COUNT:
-            labelled = pd.concat(frames)
-            feature_cols = [c for c in labelled.columns if c not in ("churned", "cutoff")]
-            try:
-                classifier = train_churn_classifier(
-                    labelled.reset_index(drop=True),
-                    "churned",
-                    feature_cols,
-                    model=classifier_kind,
-                    random_state=random_state,
-                )
-            except ValueError as exc:
-                messages.append(f"Churn classifier not trained: {exc}")
-            else:
-                eval_frame = frames[1]
-                classifier_scores = pd.Series(classifier.eval_predictions.to_numpy(), index=eval_frame.index)
-                candidates["classifier"] = classifier_scores.reindex(labels.index).to_numpy()
-                quality.append(
-                    pd.concat(
-                        [
-                            quality_frame(
-                                "churn_classifier",
-                                {"permutation_importance": row.importance_mean},
-                                segment=f"feature={row.feature}",
-                                computed_at=stamp,
-                            )
-                            for row in classifier.importance.itertuples(index=False)
-                        ],
-                        ignore_index=True,
-                    )
-                )
-        else:
-            messages.append(
-                f"Churn classifier not trained: fewer than {MIN_CLASS_COUNT} customers in a class."
-            )
-    elif classifier_kind is not None:
-        messages.append("Churn classifier not trained: too little history before the training cutoff.")
+        classifier, eval_scores, trained = _train_classifier(inputs, train_cutoff, eval_cutoff)
+        found.extend(trained)
+        if eval_scores is not None:
+            candidates["classifier"] = eval_scores.reindex(labels.index).to_numpy()
+    elif o.churn_classifier is not None:
+        found.messages.append("Churn classifier not trained: too little history before the training cutoff.")
 
     best, table = compare_churn_models(labels.to_numpy(dtype=int), candidates)
+    found.quality.extend(_churn_quality(table, best, candidates, labels, o, inputs.stamp))
+    selected = table.iloc[0]
+    found.messages.append(
+        f"Churn risk = {best} (holdout AUC {selected['auc']:.3f} at {eval_cutoff.date()}; "
+        + ", ".join(f"{r.model} {r.auc:.3f}" for r in table.itertuples(index=False))
+        + ")."
+    )
+
+    if best == "classifier" and classifier is not None:
+        risk = classifier.predict(inputs.frame(inputs.end, None)).reindex(inputs.summary.index)
+        return risk.rename("churn_risk"), best, found
+    if best == "bgnbd_alive":
+        return (1.0 - inputs.model.probability_alive(inputs.summary)).rename("churn_risk"), best, found
+    return fallback, best, found
+
+
+def _train_classifier(
+    inputs: _ChurnInputs, train_cutoff: pd.Timestamp, eval_cutoff: pd.Timestamp
+) -> tuple[Any, pd.Series | None, _Findings]:
+    """The churn classifier trained on the training and evaluation cutoffs' rows, its scores at the
+    evaluation cutoff, and its permutation importance (None and a message when it cannot be trained)."""
+    found = _Findings([], [])
+    frames = [inputs.frame(cutoff, inputs.horizon) for cutoff in (train_cutoff, eval_cutoff)]
+    counts = [np.bincount(f["churned"].to_numpy(dtype=int), minlength=2) for f in frames]
+    if min(c.min() for c in counts) < MIN_CLASS_COUNT:
+        found.messages.append(
+            f"Churn classifier not trained: fewer than {MIN_CLASS_COUNT} customers in a class."
+        )
+        return None, None, found
+    labelled = pd.concat(frames)
+    feature_cols = [c for c in labelled.columns if c not in ("churned", "cutoff")]
+    try:
+        classifier = train_churn_classifier(
+            labelled.reset_index(drop=True),
+            "churned",
+            feature_cols,
+            model=inputs.options.churn_classifier,
+            random_state=inputs.options.random_state,
+        )
+    except ValueError as exc:
+        found.messages.append(f"Churn classifier not trained: {exc}")
+        return None, None, found
+    scores = pd.Series(classifier.eval_predictions.to_numpy(), index=frames[1].index)
+    found.quality.append(
+        pd.concat(
+            [
+                quality_frame(
+                    "churn_classifier",
+                    {"permutation_importance": row.importance_mean},
+                    segment=f"feature={row.feature}",
+                    computed_at=inputs.stamp,
+                )
+                for row in classifier.importance.itertuples(index=False)
+            ],
+            ignore_index=True,
+        )
+    )
+    return classifier, scores, found
+
+
+def _churn_quality(
+    table: pd.DataFrame,
+    best: str,
+    candidates: Mapping[str, Any],
+    labels: pd.Series,
+    options: PredictionOptions,
+    stamp: pd.Timestamp,
+) -> list[pd.DataFrame]:
+    """``ml.model_quality`` rows of the churn comparison: each candidate's AUC, Brier score, ECE and
+    calibration deciles, and the selected model's figures as ``churn_risk``."""
+    frames = []
     no_bounds: dict[str, tuple[float | None, float | None]] = {}
     for row in table.itertuples(index=False):
         metrics = {
@@ -698,21 +965,20 @@ def _churn(
             "n": row.n,
             "selected": 1.0 if row.model == best else 0.0,
         }
-        quality.append(quality_frame(f"churn_{row.model}", metrics, thresholds=no_bounds, computed_at=stamp))
+        frames.append(quality_frame(f"churn_{row.model}", metrics, thresholds=no_bounds, computed_at=stamp))
     selected = table.iloc[0]
-    quality.append(
+    frames.append(
         quality_frame(
             "churn_risk",
             {"auc": selected["auc"], "brier": selected["brier"], "ece": selected["ece"]},
-            thresholds=thresholds,
+            thresholds=options.thresholds,
             computed_at=stamp,
         )
     )
-    table_rows = []
     for name, scores in candidates.items():
         calib = calibration_table(labels.to_numpy(dtype=int), scores)
         for c in calib.itertuples(index=False):
-            table_rows.append(
+            frames.append(
                 quality_frame(
                     f"churn_{name}",
                     {"mean_predicted": c.mean_predicted, "observed_rate": c.observed_rate, "n": float(c.n)},
@@ -720,17 +986,4 @@ def _churn(
                     computed_at=stamp,
                 )
             )
-    quality.extend(table_rows)
-    messages.append(
-        f"Churn risk = {best} (holdout AUC {selected['auc']:.3f} at {eval_cutoff.date()}; "
-        + ", ".join(f"{r.model} {r.auc:.3f}" for r in table.itertuples(index=False))
-        + ")."
-    )
-
-    if best == "classifier" and classifier is not None:
-        current = _churn_frame(rows, customer_col, datetime_col, monetary_col, end, None, features)
-        risk = classifier.predict(current).reindex(summary.index)
-        return risk.rename("churn_risk"), best
-    if best == "bgnbd_alive":
-        return (1.0 - model.probability_alive(summary)).rename("churn_risk"), best
-    return fallback, best
+    return frames

@@ -4,19 +4,45 @@ A rule ``X => {y}`` fires for a customer when every item of ``X`` is in their pu
 (Agrawal, Imieliński & Swami 1993; used for recommendation as in Sarwar et al. 2000, "Analysis of
 recommendation algorithms for e-commerce", ACM EC). The work is vectorised in numpy so that 100,000
 customers with a million purchases take seconds, not a Python loop per customer.
+
+Optionally, what a customer showed interest in without buying it (products in a cart, on a wish list, or
+viewed; the rows of ``marts.product__customer_interest``) goes ahead of the rules, strongest and most recent
+interest first (:func:`interest_scores`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["RECOMMENDATION_COLUMNS", "best_sellers_by_segment", "recommend"]
+__all__ = [
+    "INTEREST_HALF_LIFE_DAYS",
+    "INTEREST_REASONS",
+    "INTEREST_WEIGHTS",
+    "RECOMMENDATION_COLUMNS",
+    "best_sellers_by_segment",
+    "interest_as_of",
+    "interest_scores",
+    "recommend",
+]
 
 RECOMMENDATION_COLUMNS = ["customer_id", "rank", "product_id", "score", "reason", "source"]
+
+# Browsing signals, strongest first: (name, column with the signal's latest time). A cart add says
+# more about intent than a wish-list add, which says more than a view.
+_SIGNALS = (
+    ("cart", "last_carted_at"),
+    ("wishlist", "last_wishlisted_at"),
+    ("view", "last_viewed_at"),
+)
+INTEREST_WEIGHTS = {"cart": 3.0, "wishlist": 2.0, "view": 1.0}
+# A signal's weight halves every this many days since its latest occurrence.
+INTEREST_HALF_LIFE_DAYS = 30.0
+INTEREST_REASONS = {"cart": "in your cart", "wishlist": "on your wish list", "view": "you looked at this"}
 
 # Customers are processed in blocks of about this many (customer, antecedent item) matches, which
 # bounds the size of the sparse customer x rule count matrix.
@@ -81,6 +107,11 @@ def recommend(
     customer_col: str = "customer_id",
     product_col: str = "product_id",
     segment_col: str = "segment",
+    interest: pd.DataFrame | None = None,
+    as_of: Any = None,
+    interest_weights: Mapping[str, float] | None = None,
+    interest_half_life_days: float = INTEREST_HALF_LIFE_DAYS,
+    max_interest: int | None = None,
 ) -> pd.DataFrame:
     """Top-N products per customer from the rules their history fires, topped up with best sellers.
 
@@ -102,6 +133,24 @@ def recommend(
         :func:`best_sellers_by_segment`, which is what is used when this is ``None``.
     product_names
         Optional mapping product id -> display name for the ``reason`` text.
+    interest
+        Optional browsing signals per customer and product: the rows of ``marts.product__customer_interest``
+        valid at the moment the recommendations are made (its current rows, or :func:`interest_as_of` for an
+        earlier moment), i.e. ``customer_id, product_id`` and the latest times ``last_carted_at``,
+        ``last_wishlisted_at``, ``last_viewed_at`` (empty = never). ``None`` (the default) uses none.
+    as_of, interest_weights, interest_half_life_days
+        Passed to :func:`interest_scores`: the moment the recommendations are made, from which the signals'
+        ages are measured (default: the latest signal in ``interest``); the weights of cart, wish list and
+        view; the half-life of a signal in days.
+    max_interest
+        At most this many browsing recommendations per customer (default: up to ``top_n``).
+
+    Browsing first: with ``interest``, the products a customer carted, wish-listed or viewed and has not
+    bought come first, highest :func:`interest_scores` score first (ties by product id as text), with reason
+    "in your cart", "on your wish list" or "you looked at this" (the strongest signal the customer gave) and
+    ``source`` "browsing". Interest of customers who are neither in ``purchases`` nor in ``segments`` is not
+    used (they get no recommendations, as without ``interest``). The rules and best sellers fill the
+    remaining places, as follows.
 
     Scoring: a candidate product's score is the highest confidence among the fired rules predicting it,
     i.e. the estimated probability that a customer with that history buys it (ties broken by lift, then
@@ -115,12 +164,20 @@ def recommend(
     Returns
     -------
     DataFrame ``customer_id, rank, product_id, score, reason, source`` with ``source`` in
-    ``{"rule", "best_seller"}`` and ``rank`` from 1, ordered by customer (first appearance) then rank.
+    ``{"browsing", "rule", "best_seller"}`` and ``rank`` from 1, ordered by customer (first appearance) then rank.
     Every customer gets ``top_n`` rows unless fewer active products remain that they have not bought.
     """
     if top_n < 1:
         raise ValueError(f"top_n must be at least 1, got {top_n}")
     bought = purchases[[customer_col, product_col]].dropna()
+    interested = None
+    if interest is not None:
+        interested = interest_scores(
+            interest.rename(columns={customer_col: "customer_id", product_col: "product_id"}),
+            as_of,
+            weights=interest_weights,
+            half_life_days=interest_half_life_days,
+        )
 
     seg_map = None
     if segments is not None:
@@ -148,6 +205,8 @@ def recommend(
         [x for a in rules["antecedents"] for x in a] + list(rules["consequent"]) if len(rules) else []
     )
     pools = [bought[product_col].tolist(), rule_items, best_sellers["product_id"].tolist()]
+    if interested is not None:
+        pools.append(interested["product_id"].tolist())
     if active_products is not None:
         active_list = list(active_products)
         pools.append(active_list)
@@ -165,6 +224,10 @@ def recommend(
 
     names = _display_names(all_products, product_names)
     picks = _rule_candidates(owned, n_customers, rules, all_products, is_active, names, top_n)
+    if interested is not None:
+        cap = top_n if max_interest is None else max(0, min(int(max_interest), top_n))
+        browsing = _interest_candidates(interested, owned, customers, all_products, is_active, cap)
+        picks = _put_first(browsing, picks, n_customers, n_products, top_n)
     picks = _fill_with_best_sellers(
         picks,
         owned,
@@ -193,6 +256,162 @@ def recommend(
         }
     )
     return _restore_types(out, purchases, customer_col, product_col)
+
+
+def interest_as_of(
+    interest: pd.DataFrame,
+    at: Any,
+    *,
+    from_col: str = "valid_from",
+    to_col: str = "valid_to",
+) -> pd.DataFrame:
+    """The rows of a ``product__customer_interest`` history valid at ``at``: ``valid_from <= at`` and
+    ``valid_to`` empty or later than ``at``. Each row holds the running figures up to its ``valid_from``, so
+    the result shows every customer and product as known at ``at``, with nothing later (no look-ahead)."""
+    start = pd.to_datetime(interest[from_col])
+    end = pd.to_datetime(interest[to_col])
+    t = pd.Timestamp(at)
+    return interest.loc[(start <= t) & (end.isna() | (end > t))].reset_index(drop=True)
+
+
+def interest_scores(
+    interest: pd.DataFrame,
+    as_of: Any = None,
+    *,
+    weights: Mapping[str, float] | None = None,
+    half_life_days: float = INTEREST_HALF_LIFE_DAYS,
+) -> pd.DataFrame:
+    """Score each customer's interest in each product from the latest cart add, wish-list add and view.
+
+    ``interest`` has ``customer_id, product_id`` and the times ``last_carted_at``, ``last_wishlisted_at``,
+    ``last_viewed_at`` (empty = never; a missing column counts as never). With ``a_s`` the age in days of
+    signal ``s`` at ``as_of`` (default: the latest signal in ``interest``; signals after ``as_of`` are
+    ignored):
+
+        score = sum over the signals present of  weight_s * 0.5 ** (a_s / half_life_days)
+
+    with the weights of :data:`INTEREST_WEIGHTS` (cart 3, wish list 2, view 1) unless ``weights`` is given
+    (a weight of 0 switches a signal off; negative weights are refused).
+    So a cart add outweighs a wish-list add or a view of the same age, a cart add counts as much as a view
+    log2(3) ≈ 1.6 half-lives younger, and old interest fades. The ``reason`` is the strongest signal present: "in your
+    cart", "on your wish list", "you looked at this" (:data:`INTEREST_REASONS`).
+
+    Returns ``customer_id, product_id, score, reason`` for every pair with at least one signal, one row per
+    pair (duplicate pairs keep the latest times of each signal).
+    """
+    if half_life_days <= 0:
+        raise ValueError(f"half_life_days must be positive, got {half_life_days}")
+    w = {**INTEREST_WEIGHTS, **(weights or {})}
+    if unknown := set(w) - set(INTEREST_WEIGHTS):
+        raise ValueError(f"unknown interest signals {sorted(unknown)}; known: {sorted(INTEREST_WEIGHTS)}")
+    if any(v < 0 for v in w.values()):
+        raise ValueError(f"interest weights must not be negative, got {w}")
+    frame = interest[["customer_id", "product_id"]].copy()
+    times = {}
+    for name, col in _SIGNALS:
+        if col in interest.columns:
+            times[name] = pd.to_datetime(interest[col]).astype("datetime64[us]")
+        else:
+            times[name] = pd.Series(pd.NaT, index=interest.index, dtype="datetime64[us]")
+    if as_of is None:
+        latest = [t.max() for t in times.values() if t.notna().any()]
+        as_of = max(latest) if latest else pd.Timestamp(0)
+    t0 = pd.Timestamp(as_of)
+    for name, t in times.items():
+        frame[name] = t.where(t <= t0)
+    frame = frame.dropna(subset=["customer_id", "product_id"])
+    frame = frame.groupby(["customer_id", "product_id"], as_index=False, sort=False).max()
+    score = np.zeros(len(frame))
+    reason = np.full(len(frame), None, dtype=object)
+    # Weakest first, so the strongest signal present writes the reason last.
+    for name, _ in reversed(_SIGNALS):
+        t = frame[name]
+        # A signal with weight 0 is switched off: it neither scores nor makes a pair a candidate.
+        present = t.notna().to_numpy() & (float(w[name]) > 0)
+        age = ((t0 - t).dt.total_seconds() / 86_400.0).to_numpy(np.float64)
+        score += np.where(
+            present, float(w[name]) * np.power(0.5, np.where(present, age, 0.0) / half_life_days), 0
+        )
+        reason[present] = INTEREST_REASONS[name]
+    keep = pd.notna(reason)
+    return pd.DataFrame(
+        {
+            "customer_id": frame["customer_id"].to_numpy()[keep],
+            "product_id": frame["product_id"].to_numpy()[keep],
+            "score": score[keep],
+            "reason": reason[keep].astype(str),
+        }
+    )
+
+
+def _interest_candidates(
+    interested: pd.DataFrame,
+    owned: np.ndarray,
+    customers: pd.Index,
+    all_products: pd.Index,
+    is_active: np.ndarray,
+    cap: int,
+) -> dict:
+    """The ``cap`` best-scored products each customer showed interest in, not owned and still sold."""
+    picks = {"cust": [], "prod": [], "score": [], "rank": [], "reason": [], "source": []}
+    if cap == 0 or interested.empty:
+        return _stack(picks)
+    n_products = len(all_products)
+    cust = customers.get_indexer(pd.Index(interested["customer_id"].tolist(), dtype=object))
+    prod = all_products.get_indexer(pd.Index(interested["product_id"].tolist(), dtype=object))
+    ok = (cust >= 0) & (prod >= 0)
+    ok[ok] &= is_active[prod[ok]]
+    ok[ok] &= ~_contains(owned, cust[ok].astype(np.int64) * n_products + prod[ok])
+    cust, prod = cust[ok].astype(np.int64), prod[ok].astype(np.int64)
+    score = interested["score"].to_numpy(np.float64)[ok]
+    reasons = interested["reason"].to_numpy(object)[ok]
+    if cust.size == 0:
+        return _stack(picks)
+    names = np.asarray([str(p) for p in all_products], dtype=object)[prod]
+    order = np.lexsort((names, -score, cust))
+    cust, prod, score, reasons = cust[order], prod[order], score[order], reasons[order]
+    starts = np.r_[True, cust[1:] != cust[:-1]]
+    group_start = np.maximum.accumulate(np.where(starts, np.arange(cust.size), 0))
+    rank = np.arange(cust.size) - group_start + 1
+    top = rank <= cap
+    picks["cust"].append(cust[top])
+    picks["prod"].append(prod[top])
+    picks["score"].append(score[top])
+    picks["rank"].append(rank[top])
+    picks["reason"].extend(reasons[top].tolist())
+    picks["source"].extend(["browsing"] * int(top.sum()))
+    return _stack(picks)
+
+
+def _put_first(first: dict, then: dict, n_customers: int, n_products: int, top_n: int) -> dict:
+    """``first`` ranked ahead of ``then`` per customer: ``then``'s picks of a product already in ``first`` go,
+    the rest move down behind ``first`` and are cut at ``top_n``."""
+    if first["cust"].size == 0:
+        return then
+    taken = _sorted_unique(first["cust"] * n_products + first["prod"])
+    keep = ~_contains(taken, then["cust"] * n_products + then["prod"])
+    cust, rank = then["cust"][keep], then["rank"][keep]
+    # Re-rank the surviving picks 1, 2, ... within each customer (in their old order), behind ``first``.
+    order = np.lexsort((rank, cust))
+    idx = np.flatnonzero(keep)[order]
+    cust = cust[order]
+    starts = np.r_[True, cust[1:] != cust[:-1]] if cust.size else np.empty(0, dtype=bool)
+    group_start = np.maximum.accumulate(np.where(starts, np.arange(cust.size), 0)) if cust.size else starts
+    new_rank = (
+        np.bincount(first["cust"], minlength=n_customers)[cust] + np.arange(cust.size) - group_start + 1
+    )
+    fits = new_rank <= top_n
+    idx, new_rank = idx[fits], new_rank[fits]
+    reasons = np.asarray(then["reason"], dtype=object)
+    sources = np.asarray(then["source"], dtype=object)
+    return {
+        "cust": np.concatenate([first["cust"], then["cust"][idx]]),
+        "prod": np.concatenate([first["prod"], then["prod"][idx]]),
+        "score": np.concatenate([first["score"], then["score"][idx]]),
+        "rank": np.concatenate([first["rank"], new_rank.astype(np.int64)]),
+        "reason": list(first["reason"]) + reasons[idx].tolist(),
+        "source": list(first["source"]) + sources[idx].tolist(),
+    }
 
 
 def _empty() -> pd.DataFrame:

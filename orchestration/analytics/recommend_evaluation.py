@@ -5,7 +5,9 @@ or before a cutoff and judged on the products each customer bought after it (the
 "leave the future out" protocol for top-N recommenders; Cremonesi, Koren & Turrin 2010, "Performance of
 recommender algorithms on top-N recommendation tasks", RecSys). Two baselines are computed on the same
 split: the overall best sellers not yet bought (popularity) and item-to-item co-occurrence (products
-most often in the same orders as the customer's past products; Linden, Smith & York 2003).
+most often in the same orders as the customer's past products; Linden, Smith & York 2003). Given the
+customers' browsing signals, a fourth method puts what they carted, wish-listed or viewed before the cutoff
+and had not bought ahead of the rule recommendations.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ import pandas as pd
 from orchestration.analytics import basket, recommend, validation
 
 __all__ = [
+    "BROWSING",
     "EVALUATION_COLUMNS",
     "METHODS",
     "evaluate_recommendations",
+    "prefers_browsing",
     "recommendation_quality",
     "split_order_lines",
 ]
@@ -29,6 +33,8 @@ __all__ = [
 EVALUATION_COLUMNS = ["model", "metric", "k", "value", "customers"]
 # The pipeline's recommender first, then the baselines.
 METHODS = ("rules", "popularity", "cooccurrence")
+# The rule recommender with browsing signals first; evaluated when browsing signals are given.
+BROWSING = "browsing"
 _METRICS = ("hit_rate", "precision", "recall")
 # Customers scored at once by the co-occurrence baseline: bounds the dense customer x product block.
 _BLOCK_CELLS = 5_000_000
@@ -70,6 +76,8 @@ def evaluate_recommendations(
     time_col: str = "ordered_at",
     category_col: str = "category",
     revenue_col: str = "revenue",
+    interest: pd.DataFrame | None = None,
+    interest_params: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Hit rate, precision and recall at each ``k`` of the rule recommender and two baselines.
 
@@ -90,6 +98,15 @@ def evaluate_recommendations(
         knowledge the split uses: the catalogue as it is now, as the recommender sees it.
     rule_params
         ``mine_rules`` thresholds; default :data:`basket.PIPELINE_PRODUCT_RULES`, the pipeline's.
+    interest
+        Optional browsing signals, the rows of ``marts.product__customer_interest`` (``customer_id,
+        product_id, valid_from, valid_to`` and the ``last_carted_at``, ``last_wishlisted_at``,
+        ``last_viewed_at`` times). Only the rows valid at the cutoff are used
+        (:func:`recommend.interest_as_of`), and within them no signal later than the cutoff, so nothing
+        after the cutoff is seen. Adds the ``browsing`` method.
+    interest_params
+        Keyword arguments for :func:`recommend.recommend`'s browsing part (``interest_weights``,
+        ``interest_half_life_days``, ``max_interest``); default its defaults.
 
     Methods (``model`` column), all trained on the training lines only:
 
@@ -104,6 +121,10 @@ def evaluate_recommendations(
     - ``cooccurrence``: a product's score is the number of training orders holding it together with
       each of the customer's past products, summed over those products; highest first, ties and
       products with score 0 in popularity order (so every method fills ``k`` slots).
+    - ``browsing`` (only with ``interest``): ``rules`` with the customer's browsing signals at the cutoff
+      first: :func:`recommend.recommend` with ``interest`` and ``as_of = cutoff``, i.e. the products
+      carted, wish-listed or viewed and not bought by the cutoff, scored by :func:`recommend.interest_scores`,
+      then the rule recommendations and the fill-up as in ``rules``.
 
     Judged customers are those with a training purchase who buy, after the cutoff, at least one product
     they had not bought before (the recommenders never suggest owned products, so repeat purchases cannot
@@ -147,10 +168,26 @@ def evaluate_recommendations(
 
     active = None if active_products is None else list(active_products)
     segments = _favourite_categories(train, customer_col, category_col, revenue_col)
+    methods = METHODS if interest is None else (*METHODS, BROWSING)
     lists: dict[str, pd.DataFrame] = {}
     if len(judged):
         recs = recommend.recommend(owned, rules, active_products=active, top_n=max_k, segments=segments)
         lists["rules"] = recs.loc[recs["customer_id"].isin(judged), ["customer_id", "rank", "product_id"]]
+        if interest is not None:
+            seen = _interest_at(interest, cutoff, customer_col, product_col)
+            recs = recommend.recommend(
+                owned,
+                rules,
+                active_products=active,
+                top_n=max_k,
+                segments=segments,
+                interest=seen[seen["customer_id"].isin(judged)],
+                as_of=cutoff,
+                **dict(interest_params or {}),
+            )
+            lists[BROWSING] = recs.loc[
+                recs["customer_id"].isin(judged), ["customer_id", "rank", "product_id"]
+            ]
         judged_owned = owned[owned["customer_id"].isin(judged)]
         lists["popularity"], lists["cooccurrence"] = _baseline_lists(
             judged_owned, baskets, owned, active, max_k
@@ -159,7 +196,7 @@ def evaluate_recommendations(
     rows = []
     n_judged = len(judged)
     relevant = truth.groupby("customer_id").size()
-    for model in METHODS:
+    for model in methods:
         if n_judged == 0:
             # Nobody to judge (no training purchases, or no new product bought after the cutoff).
             rows.extend((model, metric, k, float("nan"), 0) for k in ks for metric in _METRICS)
@@ -189,12 +226,25 @@ def evaluate_recommendations(
     return out
 
 
+def prefers_browsing(evaluation: pd.DataFrame, k: int = 3) -> bool:
+    """Whether the browsing signals help: the ``browsing`` method's hit rate at ``k`` is higher than the
+    rule recommender's on the same split (False when either is missing, e.g. nobody to judge)."""
+    rows = evaluation[(evaluation["metric"] == "hit_rate") & (evaluation["k"] == k)]
+    at_k = rows.set_index("model")["value"]
+    if BROWSING not in at_k.index or "rules" not in at_k.index:
+        return False
+    browsing, rules = at_k[BROWSING], at_k["rules"]
+    return bool(pd.notna(browsing) and pd.notna(rules) and browsing > rules)
+
+
 def recommendation_quality(evaluation: pd.DataFrame, computed_at: Any = None) -> pd.DataFrame:
     """``ml.model_quality`` rows (model ``recommendations``, segment ``all``) of an evaluation frame.
 
     Metric names are ``<metric>_at_<k>`` for the rule recommender (``hit_rate_at_3``, ``precision_at_10``,
-    …) and ``<metric>_at_<k>_<baseline>`` for the baselines (``hit_rate_at_3_popularity``,
-    ``recall_at_10_cooccurrence``, …), plus ``customers_evaluated``. No bounds are set.
+    …) and ``<metric>_at_<k>_<method>`` for the baselines and the browsing method (``hit_rate_at_3_popularity``,
+    ``recall_at_10_cooccurrence``, ``hit_rate_at_3_browsing``, …), plus ``customers_evaluated``, and, when
+    the browsing method was evaluated, ``uses_browsing`` (1 when :func:`prefers_browsing` at k = 3, the
+    pipeline's choice, else 0). No bounds are set.
     """
     metrics: dict[str, float] = {}
     for row in evaluation.itertuples(index=False):
@@ -202,7 +252,18 @@ def recommendation_quality(evaluation: pd.DataFrame, computed_at: Any = None) ->
         metrics[f"{row.metric}_at_{row.k}{suffix}"] = float(row.value)
     if len(evaluation):
         metrics["customers_evaluated"] = float(evaluation["customers"].iloc[0])
+    if (evaluation["model"] == BROWSING).any():
+        metrics["uses_browsing"] = float(prefers_browsing(evaluation))
     return validation.quality_frame("recommendations", metrics, thresholds={}, computed_at=computed_at)
+
+
+def _interest_at(interest: pd.DataFrame, cutoff: Any, customer_col: str, product_col: str) -> pd.DataFrame:
+    """Browsing signals as known at the cutoff: the history rows valid then (when the frame is a history
+    with ``valid_from``/``valid_to``); ``recommend`` further ignores any signal time after ``as_of``."""
+    seen = interest.rename(columns={customer_col: "customer_id", product_col: "product_id"})
+    if {"valid_from", "valid_to"} <= set(seen.columns):
+        seen = recommend.interest_as_of(seen, cutoff)
+    return seen
 
 
 def _favourite_categories(

@@ -16,14 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from orchestration.analytics.clv import (
-    ClvModel,
-    _naive_datetimes,
-    _naive_timestamp,
-    calibration_and_holdout_summary,
-    fit_clv,
-    time_unit_days,
-)
+from orchestration.analytics.clv import ClvModel, calibration_and_holdout_summary, fit_clv, time_unit_days
+from orchestration.analytics.clv.summary import _naive_datetimes, _naive_timestamp
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -169,6 +163,10 @@ def holdout_predictions(
     holdout purchases (:meth:`~orchestration.analytics.clv.ClvModel.purchase_interval`) and
     ``purchases_range_probability`` the model's own probability of the range, and ``interval_level`` the
     level, which :func:`holdout_metrics` turns into coverage and width.
+
+    ``freq, freq_multiplier`` default to weeks at day resolution (``"D"``, 7), the resolution of data with
+    dates only such as CDNOW; the pipeline (``customer_models.predict_customers`` with
+    ``PIPELINE_SETTINGS``) passes its own, weeks at hour resolution (``"h"``, 168).
     """
     cal = calibration_and_holdout_summary(
         transactions,
@@ -199,20 +197,34 @@ def holdout_predictions(
         rate = np.where(summary["T"] > 0, summary["frequency"] / summary["T"], 0.0)
     out["naive_purchases"] = rate * duration
     if monetary_col:
-        times = _naive_datetimes(transactions[datetime_col])
-        cal_end, obs_end = _naive_timestamp(calibration_end), _naive_timestamp(observation_end)
-        mask = ((times > cal_end) & (times <= obs_end)).to_numpy()
-        spend = (
-            pd.Series(
-                pd.to_numeric(transactions[monetary_col]).to_numpy(dtype=float)[mask],
-                index=transactions[customer_col].to_numpy()[mask],
-            )
-            .groupby(level=0)
-            .sum()
+        spend = _holdout_spend(
+            transactions, customer_col, datetime_col, monetary_col, calibration_end, observation_end
         )
         out["actual_value"] = spend.reindex(out.index).fillna(0.0).to_numpy()
         out["predicted_value"] = out["predicted_purchases"] * model.expected_order_value(summary)
     return out, model
+
+
+def _holdout_spend(
+    transactions: pd.DataFrame,
+    customer_col: str,
+    datetime_col: str,
+    monetary_col: str,
+    calibration_end: Any,
+    observation_end: Any,
+) -> pd.Series:
+    """Each customer's total value of the rows in ``(calibration_end, observation_end]``."""
+    times = _naive_datetimes(transactions[datetime_col])
+    cal_end, obs_end = _naive_timestamp(calibration_end), _naive_timestamp(observation_end)
+    mask = ((times > cal_end) & (times <= obs_end)).to_numpy()
+    return (
+        pd.Series(
+            pd.to_numeric(transactions[monetary_col]).to_numpy(dtype=float)[mask],
+            index=transactions[customer_col].to_numpy()[mask],
+        )
+        .groupby(level=0)
+        .sum()
+    )
 
 
 def holdout_metrics(
@@ -372,7 +384,9 @@ def holdout_validation(
     See :func:`holdout_predictions` for the split and :func:`holdout_metrics` for the figures. Customers
     whose first purchase falls in the holdout are not scored (BG/NBD knows nothing about them).
     ``model`` is the purchase model; ``interval_level`` (default 0.8, None to skip) adds the coverage
-    and width of the purchase ranges (``interval_coverage_80``, ``interval_mean_width_80``).
+    and width of the purchase ranges (``interval_coverage_80``, ``interval_mean_width_80``). ``freq`` and
+    ``freq_multiplier`` default to weeks at day resolution, as in :func:`holdout_predictions`; pass
+    ``"h"``, 168 to validate at the pipeline's hour resolution.
     """
     holdout, _ = holdout_predictions(
         transactions,

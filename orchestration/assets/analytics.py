@@ -12,7 +12,7 @@ import pandas as pd
 
 from orchestration import settings
 from orchestration.analytics import basket, recommend, recommend_evaluation
-from orchestration.assets.dbt import dbt_customer_views
+from orchestration.assets.dbt import dbt_model_marts
 from orchestration.landing_watch import landing_state, run_key_for
 from orchestration.resources import LandingResource, WarehouseResource
 from orchestration.warehouse import ensure_ml_tables, publish, replace_table
@@ -42,6 +42,7 @@ MART = {
         "dim_products",
         "customer_churn_features",
         "product__customer_categories",
+        "product__customer_interest",
     )
 }
 
@@ -53,7 +54,8 @@ MART = {
             deps=[MART["fct_orders"], MART["customer_churn_features"]],
             kinds={"python", "duckdb"},
             description="Per customer: probability alive, churn risk and band, expected purchases "
-            "over 30/90/365 days, expected next order date, revenue- and margin-based 12-month CLV.",
+            "over 30/90/365 days, expected next order date, revenue- and margin-based 12-month CLV, CLV over 3 "
+            "and 36 months, churn risk relative to the customer's own purchase rhythm.",
         ),
         dg.AssetSpec(
             ml_key("model_quality"),
@@ -81,6 +83,8 @@ def customer_models(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             **PIPELINE_SETTINGS.predict_arguments(),
             min_repeat_customers=eligibility["min_repeat_customers"],
             min_history_days=eligibility["min_history_days"],
+            annual_discount_rate=settings.clv_annual_discount_rate(),
+            purchase_model=settings.purchase_model(),
         )  # fmt: skip
         predictions = predictions.assign(predicted_at=datetime.now(UTC))
         # One threshold column for readers that want a single number: the bound the metric must respect.
@@ -210,6 +214,7 @@ def _rules_table(rules: pd.DataFrame, level: str) -> pd.DataFrame:
         MART["fct_order_lines"],
         MART["dim_products"],
         MART["product__customer_categories"],
+        MART["product__customer_interest"],
     ],
     group_name="models",
     kinds={"python", "duckdb"},
@@ -217,7 +222,9 @@ def _rules_table(rules: pd.DataFrame, level: str) -> pd.DataFrame:
 def recommendations(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Top products per customer from the product rules their purchases fire, excluding what they already
     bought and products no longer sold, filled up with best sellers of their favourite category. Also
-    measures them on the last ``RECOMMENDATION_TEST_DAYS`` days of orders (``ml.model_quality``)."""
+    measures them on the last ``RECOMMENDATION_TEST_DAYS`` days of orders (``ml.model_quality``), with and
+    without the browsing signals of ``product__customer_interest``; what customers carted, wish-listed or
+    viewed and did not buy goes first only when that measure says it helps (``uses_browsing``)."""
     with warehouse.connect() as con:
         purchases = con.execute(
             "select distinct o.customer_id, l.product_id from marts.fct_order_lines l "
@@ -233,14 +240,16 @@ def recommendations(warehouse: WarehouseResource) -> dg.MaterializeResult:
         ).fetch_df()
         rules = con.execute("select * from ml.association_rules where level = 'product'").fetch_df()
         product_rules = _rules_from_table(rules)
+        # Measured first: the browsing signals are used only when they beat the rules on held-out orders.
+        evaluated = _measure_recommendations(con, products.loc[products["is_active"], "product_id"])
+        interest = _interest_rows(con) if evaluated.get("uses_browsing") else None
         recs = recommend.recommend(
             purchases, product_rules, active_products=products.loc[products["is_active"], "product_id"],
             top_n=RECOMMENDATIONS_PER_CUSTOMER, segments=segments,
-            product_names=products.set_index("product_id")["product_name"],
+            product_names=products.set_index("product_id")["product_name"], interest=interest,
         )  # fmt: skip
         n = replace_table(con, ML, "recommendations", recs)
         customers = recs["customer_id"].nunique() if len(recs) else 0
-        evaluated = _measure_recommendations(con, products.loc[products["is_active"], "product_id"])
     return dg.MaterializeResult(metadata={"dagster/row_count": n, "customers": int(customers), **evaluated})
 
 
@@ -256,8 +265,9 @@ def _measure_recommendations(con, active_products: pd.Series) -> dict:
         return {"evaluated_customers": 0}
     cutoff = pd.Timestamp(lines["ordered_at"].max()) - pd.Timedelta(days=RECOMMENDATION_TEST_DAYS)
     evaluation = recommend_evaluation.evaluate_recommendations(
-        lines, cutoff, ks=(RECOMMENDATIONS_PER_CUSTOMER, 10), active_products=active_products
-    )
+        lines, cutoff, ks=(RECOMMENDATIONS_PER_CUSTOMER, 10), active_products=active_products,
+        interest=_interest_rows(con, cutoff),
+    )  # fmt: skip
     rows = recommend_evaluation.recommendation_quality(evaluation)
     columns = ", ".join(rows.columns)
     con.register("_ecrm_recommendation_quality", rows)
@@ -273,12 +283,40 @@ def _measure_recommendations(con, active_products: pd.Series) -> dict:
     return {
         "evaluation_cutoff": str(cutoff),
         "evaluated_customers": int(evaluation["customers"].iloc[0]),
+        "uses_browsing": recommend_evaluation.prefers_browsing(evaluation, RECOMMENDATIONS_PER_CUSTOMER),
         **{
             f"hit_rate_at_{RECOMMENDATIONS_PER_CUSTOMER}_{r.model}": float(r.value)
             for r in at_k.itertuples()
             if pd.notna(r.value)
         },
     }
+
+
+def _interest_rows(con, at: pd.Timestamp | None = None) -> pd.DataFrame | None:
+    """Rows of ``marts.product__customer_interest`` valid at ``at`` (the current ones when ``None``), or
+    ``None`` when the warehouse has no such mart (built before it existed).
+
+    Only products not bought by then (``looked_not_bought``) are read: the recommender leaves out what a
+    customer owns anyway. At a cutoff, only customers who order after it (the ones the evaluation judges)."""
+    exists = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'marts' and table_name = 'product__customer_interest'"
+    ).fetchall()[0][0]
+    if not exists:
+        return None
+    columns = (
+        "customer_id, product_id, valid_from, valid_to, last_viewed_at, last_wishlisted_at, last_carted_at"
+    )
+    if at is None:
+        return con.execute(
+            f"select {columns} from marts.product__customer_interest where is_current and looked_not_bought"
+        ).fetch_df()
+    return con.execute(
+        f"select {columns} from marts.product__customer_interest "
+        "where valid_from <= $at and (valid_to is null or valid_to > $at) and looked_not_bought "
+        "and customer_id in (select customer_id from marts.fct_order_lines where ordered_at > $at)",
+        {"at": at.to_pydatetime()},
+    ).fetch_df()
 
 
 def _rules_from_table(rules: pd.DataFrame) -> pd.DataFrame:
@@ -304,7 +342,7 @@ def _rules_from_table(rules: pd.DataFrame) -> pd.DataFrame:
 
 @dg.asset(
     key=dg.AssetKey(["published_warehouse"]),
-    deps=[dbt_customer_views],
+    deps=[dbt_model_marts],
     group_name="serving",
     kinds={"duckdb"},
 )

@@ -131,9 +131,9 @@ def dbt_warehouse(context: dg.AssetExecutionContext, dbt: DbtCliResource, wareho
     manifest=dbt_project.manifest_path,
     project=dbt_project,
     select=ML_CONSUMERS,
-    name="dbt_customer_views",
+    name="dbt_model_marts",
     dagster_dbt_translator=EcrmDbtTranslator(),
 )
-def dbt_customer_views(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+def dbt_model_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     """Marts that read the Python models' outputs back (``customer_360`` and what builds on it)."""
     yield from _build(context, dbt, warehouse)

@@ -201,7 +201,8 @@ rfm as (
 
 ),
 
--- The newest prediction per customer (the table may keep several runs).
+-- One prediction per customer: each run replaces ml.customer_predictions (replace_table); the row_number
+-- only guards against a table a user filled by hand with several runs.
 predictions as (
 
     select *
@@ -287,6 +288,10 @@ joined as (
         predictions.clv_12m,
         predictions.clv_12m_low,
         predictions.clv_12m_high,
+        predictions.clv_3m,
+        predictions.clv_36m,
+        predictions.clv_annual_discount_rate,
+        predictions.churn_risk_relative,
         predictions.clv_margin_12m,
         predictions.expected_next_order_date,
         predictions.predicted_at,
@@ -390,6 +395,10 @@ final as (
         cast(clv_12m as double) as clv_12m,
         cast(clv_12m_low as double) as clv_12m_low,
         cast(clv_12m_high as double) as clv_12m_high,
+        cast(clv_3m as double) as clv_3m,
+        cast(clv_36m as double) as clv_36m,
+        cast(clv_annual_discount_rate as double) as clv_annual_discount_rate,
+        cast(churn_risk_relative as double) as churn_risk_relative,
         cast(clv_margin_12m as double) as clv_margin_12m,
         expected_next_order_date,
         predicted_at,

@@ -29,7 +29,11 @@ renamed as (
         expected_purchases_90d_low,
         expected_purchases_90d_high,
         clv_12m_low,
-        clv_12m_high
+        clv_12m_high,
+        clv_3m,
+        clv_36m,
+        clv_annual_discount_rate,
+        churn_risk_relative
 
     from source
 
