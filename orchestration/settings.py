@@ -100,7 +100,9 @@ def clv_annual_discount_rate() -> float:
     try:
         rate = float(value) if value else 0.10
     except ValueError:
-        raise ValueError(f"ECRM_CLV_ANNUAL_DISCOUNT_RATE must be a fraction such as 0.1, got {value!r}") from None
+        raise ValueError(
+            f"ECRM_CLV_ANNUAL_DISCOUNT_RATE must be a fraction such as 0.1, got {value!r}"
+        ) from None
     if not 0 <= rate < 1:
         raise ValueError(f"ECRM_CLV_ANNUAL_DISCOUNT_RATE must be a fraction between 0 and 1, got {value!r}")
     return rate
