@@ -79,6 +79,13 @@ def test_groceries_reproduces_arules_rules_exactly(groceries, arules_reference):
         assert got.confidence == pytest.approx(ref.confidence, abs=1e-9)
         assert got.antecedent_support == pytest.approx(ref.coverage, abs=1e-9)
         assert got.lift == pytest.approx(ref.lift, abs=1e-9)
+        # Leverage and conviction are not in arules' file: derived here from its figures alone.
+        # supp(RHS) = confidence / lift; leverage = supp − coverage · supp(RHS);
+        # conviction = (1 − supp(RHS)) / (1 − confidence).
+        rhs_support = ref.confidence / ref.lift
+        assert got.consequent_support == pytest.approx(rhs_support, abs=1e-9)
+        assert got.leverage == pytest.approx(ref.support - ref.coverage * rhs_support, abs=1e-9)
+        assert got.conviction == pytest.approx((1 - rhs_support) / (1 - ref.confidence), rel=1e-9)
     # arules sorts its file by lift too; same order.
     assert list(rules["lift"]) == sorted(rules["lift"], reverse=True)
     np.testing.assert_allclose(rules["lift"], arules_reference["lift"], rtol=0, atol=1e-9)
@@ -93,26 +100,28 @@ def test_groceries_low_support_matches_arules_counts(groceries):
     assert set(top["antecedents"]) == {"Instant food products", "soda"}
     assert top["consequents"] == ("hamburger meat",)
     assert top["lift"] == pytest.approx(18.996, abs=5e-4)
-    # Every measure is consistent with its definition.
-    assert (rules["antecedent_len"] >= 1).all()
-    np.testing.assert_allclose(rules["support"], rules["count"] / 9835, rtol=1e-12)
-    np.testing.assert_allclose(
-        rules["confidence"], rules["support"] / rules["antecedent_support"], rtol=1e-12
+    # Measures of a sample of rules against baskets counted here, one set per basket.
+    baskets = groceries.groupby("basket_id")["item"].agg(frozenset)
+    item_support = {}
+    sample = pd.concat(
+        [rules.head(10), rules.sample(40, random_state=0), rules[np.isinf(rules["conviction"])]]
     )
-    np.testing.assert_allclose(rules["lift"], rules["confidence"] / rules["consequent_support"], rtol=1e-12)
-    np.testing.assert_allclose(
-        rules["leverage"],
-        rules["support"] - rules["antecedent_support"] * rules["consequent_support"],
-        atol=1e-15,
-    )
-    finite = rules["confidence"] < 1
-    np.testing.assert_allclose(
-        rules.loc[finite, "conviction"],
-        (1 - rules.loc[finite, "consequent_support"]) / (1 - rules.loc[finite, "confidence"]),
-        rtol=1e-12,
-    )
-    assert np.isinf(rules.loc[~finite, "conviction"]).all()
-    assert (~finite).sum() > 0  # there are confidence-1 rules at this support, so inf is exercised
+    assert np.isinf(sample["conviction"]).sum() > 0  # there are confidence-1 rules at this support
+    for row in sample.itertuples():
+        lhs, rhs = frozenset(row.antecedents), row.consequent
+        has_lhs = baskets.map(lhs.issubset)
+        has_rhs = item_support.setdefault(rhs, baskets.map(lambda b, rhs=rhs: rhs in b))
+        both = (has_lhs & has_rhs).sum()
+        assert row.count == both
+        assert row.support == pytest.approx(both / 9835, abs=1e-12)
+        assert row.confidence == pytest.approx(both / has_lhs.sum(), abs=1e-12)
+        assert row.lift == pytest.approx(both / has_lhs.sum() / has_rhs.mean(), rel=1e-9)
+        assert row.leverage == pytest.approx(both / 9835 - has_lhs.mean() * has_rhs.mean(), abs=1e-12)
+        if both == has_lhs.sum():  # every basket with the antecedent holds the consequent
+            assert math.isinf(row.conviction)
+        else:
+            expected = (1 - has_rhs.mean()) / (1 - both / has_lhs.sum())
+            assert row.conviction == pytest.approx(expected, rel=1e-9)
 
 
 @pytest.mark.parametrize("min_support", [0.01, 0.005, 0.001])
@@ -171,6 +180,20 @@ def test_thresholds_are_inclusive_and_support_counts_every_basket(tiny_baskets, 
     assert got[("a", "b")].lift == pytest.approx((4 / 6) / 0.4, abs=1e-12)
     assert math.isinf(got[("b", "a")].conviction)
     assert got[("a", "b")].conviction == pytest.approx((1 - 0.4) / (1 - 2 / 3), rel=1e-12)
+    # Counted by hand: supp(a) = 6/10, supp(b) = 4/10, supp(a,b) = 4/10; supp(c) = supp(d) = supp(c,d) = 2/10.
+    # a=>b: leverage 0.4 − 0.6·0.4 = 0.16; lift (4/6)/0.4 = 5/3. b=>a: confidence 4/4 = 1, lift 1/0.6 = 5/3.
+    # c=>d: confidence 1, lift 1/0.2 = 5, leverage 0.2 − 0.2·0.2 = 0.16, conviction (1 − 0.2)/0 = inf.
+    assert got[("a", "b")].antecedent_support == pytest.approx(0.6, abs=1e-15)
+    assert got[("a", "b")].consequent_support == pytest.approx(0.4, abs=1e-15)
+    assert got[("a", "b")].count == 4
+    assert got[("a", "b")].leverage == pytest.approx(0.16, abs=1e-12)
+    assert got[("b", "a")].confidence == 1.0
+    assert got[("b", "a")].lift == pytest.approx(5 / 3, abs=1e-12)
+    assert got[("b", "a")].leverage == pytest.approx(0.16, abs=1e-12)
+    assert got[("c", "d")].confidence == 1.0
+    assert got[("c", "d")].lift == pytest.approx(5.0, abs=1e-12)
+    assert got[("c", "d")].leverage == pytest.approx(0.16, abs=1e-12)
+    assert math.isinf(got[("c", "d")].conviction)
     # Order: lift descending (c=>d and d=>c have lift 5), ties broken by confidence, support, keys.
     assert list(zip(rules["antecedent_key"], rules["consequent_key"], strict=True)) == [
         ("c", "d"),

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -124,7 +126,30 @@ def test_rfm_segments_cover_all_buyers(pipeline: Pipeline) -> None:
     assert {"champions", "lost", "new"} <= set(seg["rfm_segment"])
 
 
-def test_predictions_and_rules_flow_into_the_marts(pipeline: Pipeline) -> None:
+def _private_copy(pipeline: Pipeline, folder: Path) -> Pipeline:
+    """The session's built warehouse and dbt target copied to ``folder``, for a test that writes: the shared
+    warehouse stays as built whatever order the tests run in."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(pipeline.warehouse, folder / pipeline.warehouse.name)
+    shutil.copytree(pipeline.target, folder / "dbt_target")
+    return replace(
+        pipeline, root=folder, warehouse=folder / pipeline.warehouse.name, target=folder / "dbt_target"
+    )
+
+
+def _table_fingerprint(pipeline: Pipeline, table: str) -> tuple:
+    return tuple(
+        query(
+            pipeline,
+            f"select count(*) as n, hash(string_agg(t::varchar, '' order by t::varchar)) as h from {table} t",
+        ).iloc[0]
+    )
+
+
+def test_predictions_and_rules_flow_into_the_marts(pipeline: Pipeline, tmp_path: Path) -> None:
+    shared = pipeline
+    before = {t: _table_fingerprint(shared, t) for t in ("ml.customer_predictions", "marts.customer_360")}
+    pipeline = _private_copy(shared, tmp_path / "own_warehouse")
     con = duckdb.connect(str(pipeline.warehouse))
     try:
         buyers = [
@@ -171,6 +196,8 @@ def test_predictions_and_rules_flow_into_the_marts(pipeline: Pipeline) -> None:
     )
     assert rules["antecedent_names"].iloc[0] == " | ".join(names["product_name"][:2])
     assert rules["consequent_names"].iloc[0] == names["product_name"].iloc[2]
+    # The fake predictions went into this test's own copy only.
+    assert {t: _table_fingerprint(shared, t) for t in before} == before
 
 
 def test_docs_describe_every_mart_column(pipeline: Pipeline) -> None:
