@@ -292,7 +292,7 @@ def train_churn_classifier(
     random_state: int = 0,
     importance_repeats: int = 3,
     importance_max_rows: int = 5_000,
-    max_train_rows: int = 200_000,
+    max_train_rows: int = 100_000,
     n_bins: int = 10,
 ) -> ChurnClassifierResult:
     """Train on the earlier cutoffs of ``features``, evaluate on the latest one.
