@@ -167,3 +167,21 @@ def cdnow_master():
     )
     frame["date"] = pd.to_datetime(frame["date"], format="%Y%m%d")
     return frame
+
+
+@pytest.fixture
+def dashboard_published(pipeline_run, monkeypatch, tmp_path):
+    """The pipeline run's published copy as the dashboard reads it in the default (manager) role: the audit
+    log, saved audiences and exports in ``tmp_path``, user ``test-manager``, ``dashboards/`` on the path (as
+    ``streamlit run dashboards/app.py`` puts it, for the pages' ``import queries``), caches cleared."""
+    import streamlit as st
+
+    monkeypatch.setenv("ECRM_PUBLISHED", str(pipeline_run.published))
+    monkeypatch.setenv("ECRM_AUDIT_LOG", str(tmp_path / "audit" / "access.jsonl"))
+    monkeypatch.setenv("ECRM_AUDIENCES", str(tmp_path / "audiences"))
+    monkeypatch.setenv("ECRM_EXPORTS", str(tmp_path / "exports"))
+    monkeypatch.setenv("ECRM_DASHBOARD_USER", "test-manager")
+    monkeypatch.delenv("ECRM_DASHBOARD_ROLE", raising=False)
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "dashboards"))
+    st.cache_data.clear()
+    return pipeline_run.published

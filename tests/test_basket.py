@@ -396,3 +396,19 @@ def test_fim_and_mlxtend_agree_when_every_basket_holds_every_frequent_item():
     fim_rules = mine_rules(baskets, 0.5, 0.9, miner="fim")
     assert len(fim_rules) == 2
     pd.testing.assert_frame_equal(fim_rules, mine_rules(baskets, 0.5, 0.9, miner="mlxtend"))
+
+
+@pytest.mark.parametrize("miner", ["fim", "mlxtend"])
+def test_a_sure_rule_onto_an_item_in_every_basket_has_infinite_conviction(miner):
+    """Baskets {a, b}, {a, b}, {a}: b → a has confidence 2/2 = 1 and a is in every basket, so conviction is
+    (1 − 1) / (1 − 1) = 0/0, which arules reports as infinite; it must not raise (the suite turns numpy
+    warnings into errors) and must be inf."""
+    baskets = pd.DataFrame({"basket_id": [1, 1, 2, 2, 3], "item": ["a", "b", "a", "b", "a"]})
+    rules = mine_rules(baskets, 0.1, 0.5, miner=miner)
+    sure = rules[(rules["antecedents"] == ("b",)) & (rules["consequents"] == ("a",))].iloc[0]
+    assert sure["confidence"] == 1.0
+    assert sure["lift"] == 1.0  # 1 / support(a) = 1 / 1
+    assert np.isinf(sure["conviction"])
+    other = rules[(rules["antecedents"] == ("a",)) & (rules["consequents"] == ("b",))].iloc[0]
+    # a → b: confidence 2/3, support(b) 2/3: conviction (1 − 2/3) / (1 − 2/3) = 1, lift 1.
+    assert other["conviction"] == pytest.approx(1.0)

@@ -13,26 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_dashboard import APP, mart, metrics, open_page
+from test_dashboard import mart, metrics, open_page
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def published(pipeline_run, monkeypatch, tmp_path):
-    """The pipeline run's published copy; the audit log, audiences and exports in ``tmp_path``."""
-    import streamlit as st
-
-    monkeypatch.setenv("ECRM_PUBLISHED", str(pipeline_run.published))
-    monkeypatch.setenv("ECRM_AUDIT_LOG", str(tmp_path / "audit" / "access.jsonl"))
-    monkeypatch.setenv("ECRM_AUDIENCES", str(tmp_path / "audiences"))
-    monkeypatch.setenv("ECRM_EXPORTS", str(tmp_path / "exports"))
-    monkeypatch.setenv("ECRM_DASHBOARD_USER", "test-manager")
-    monkeypatch.delenv("ECRM_DASHBOARD_ROLE", raising=False)
-    # `streamlit run dashboards/app.py` puts dashboards/ on the path for the pages' `import queries`.
-    monkeypatch.syspath_prepend(str(APP.parent))
-    st.cache_data.clear()
-    return pipeline_run.published
+def published(dashboard_published):
+    return dashboard_published
 
 
 def _money(value: float, digits: int = 0) -> str:

@@ -247,20 +247,8 @@ def test_saved_audience_round_trips_through_yaml(tmp_path):
 
 
 @pytest.fixture
-def published(pipeline_run, monkeypatch, tmp_path):
-    """The pipeline run's published copy, with the audit log, saved audiences and exports in ``tmp_path``."""
-    import streamlit as st
-
-    monkeypatch.setenv("ECRM_PUBLISHED", str(pipeline_run.published))
-    monkeypatch.setenv("ECRM_AUDIT_LOG", str(tmp_path / "audit" / "access.jsonl"))
-    monkeypatch.setenv("ECRM_AUDIENCES", str(tmp_path / "audiences"))
-    monkeypatch.setenv("ECRM_EXPORTS", str(tmp_path / "exports"))
-    monkeypatch.setenv("ECRM_DASHBOARD_USER", "test-manager")
-    monkeypatch.delenv("ECRM_DASHBOARD_ROLE", raising=False)
-    # `streamlit run dashboards/app.py` puts dashboards/ on the path for the pages' `import queries`.
-    monkeypatch.syspath_prepend(str(DASHBOARDS))
-    st.cache_data.clear()
-    return pipeline_run.published
+def published(dashboard_published):
+    return dashboard_published
 
 
 def _log(tmp_path: Path) -> list[dict]:

@@ -383,7 +383,7 @@ def _rules_frame(
     consequent_support = head_counts / n
     lift = confidence / consequent_support
     leverage = support - antecedent_support * consequent_support
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         conviction = np.where(confidence >= 1.0, np.inf, (1.0 - consequent_support) / (1.0 - confidence))
 
     label_list = labels.tolist()
