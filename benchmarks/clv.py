@@ -295,7 +295,7 @@ def _print_ranges(result: dict) -> None:
 
 def _print(speed_result: dict, recovery_result: dict) -> None:
     s = speed_result
-    print(f"\n### Speed: {s['customers']:,} customers, {s['orders']:,} orders (day resolution in weeks)\n")
+    print(f"\n### Speed: {s['customers']:,} customers, {s['orders']:,} orders (weeks at day resolution; the pipeline fits at hour resolution, see --all-predictions)\n")
     print("| step | seconds | rows |")
     print("|---|---:|---:|")
     print(f"| simulate (not part of the total) | {s['simulate_s']:.1f} | {s['orders']:,} |")
