@@ -6,8 +6,8 @@ Run from the repository root::
     .venv/bin/python benchmarks/clv.py --quick    # 100,000 customers for the speed part
 
 Part 1 (speed): the orders of 1,000,000 customers acquired over three years are drawn from BG/NBD +
-Gamma-Gamma with the vectorised simulator. Timed: the RFM summary (day resolution in weeks, as the
-pipeline does), ``fit_clv`` on all rows and on the unique (frequency, recency, T) rows with weights (the
+Gamma-Gamma with the vectorised simulator. Timed: the RFM summary (weeks at day resolution; the
+pipeline fits at hour resolution), ``fit_clv`` on all rows and on the unique (frequency, recency, T) rows with weights (the
 default; with weekly periods for comparison), then the predictions a CLV run writes: P(alive), expected
 purchases over 30/90/365 days, expected order value, 12-month CLV and next-order wait. Goal: summary +
 fit + predictions under 60 s.
@@ -295,7 +295,10 @@ def _print_ranges(result: dict) -> None:
 
 def _print(speed_result: dict, recovery_result: dict) -> None:
     s = speed_result
-    print(f"\n### Speed: {s['customers']:,} customers, {s['orders']:,} orders (weeks at day resolution; the pipeline fits at hour resolution, see --all-predictions)\n")
+    print(
+        f"\n### Speed: {s['customers']:,} customers, {s['orders']:,} orders "
+        "(weeks at day resolution; the pipeline fits at hour resolution: see --all-predictions)\n"
+    )
     print("| step | seconds | rows |")
     print("|---|---:|---:|")
     print(f"| simulate (not part of the total) | {s['simulate_s']:.1f} | {s['orders']:,} |")
