@@ -7,8 +7,8 @@ Run from the repository root::
 
 Part 1 (speed): the orders of 1,000,000 customers acquired over three years are drawn from BG/NBD +
 Gamma-Gamma with the vectorised simulator. Timed: the RFM summary (weeks at day resolution; the
-pipeline fits at hour resolution), ``fit_clv`` on all rows and on the unique (frequency, recency, T) rows with weights (the
-default; with weekly periods for comparison), then the predictions a CLV run writes: P(alive), expected
+pipeline fits at hour resolution), ``fit_clv`` on all rows and on the unique (frequency, recency, T)
+rows with weights (the default; with weekly periods for comparison), then the predictions a CLV run writes: P(alive), expected
 purchases over 30/90/365 days, expected order value, 12-month CLV and next-order wait. Goal: summary +
 fit + predictions under 60 s.
 
