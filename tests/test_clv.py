@@ -17,6 +17,7 @@ from lifetimes.utils import (
     calibration_and_holdout_data,
     summary_data_from_transaction_data,
 )
+from scipy.special import hyp2f1
 from sklearn.metrics import roc_auc_score
 
 from orchestration.analytics.clv import (
@@ -268,11 +269,45 @@ def test_predictions_equal_lifetimes(cdnow_model):
     np.testing.assert_allclose(
         cdnow_model.clv(summary, months=12, discount_rate=0.01), expected_clv, rtol=1e-5
     )
+    # Several horizons in one pass equal lifetimes' CLV of each horizon on its own.
+    horizons = cdnow_model.clv(summary, months=[3, 12, 36], discount_rate=0.01)
+    assert list(horizons.columns) == ["clv_3m", "clv_12m", "clv_36m"]
+    for months in (3, 12, 36):
+        expected = gg.customer_lifetime_value(
+            bg, x, t_x, big_t, summary["monetary_value"], time=months, discount_rate=0.01, freq="W"
+        )
+        np.testing.assert_allclose(horizons[f"clv_{months}m"], expected, rtol=1e-5)
     # The paper's parameters (rounded to three decimals) through lifetimes expect 1,653.9 purchase days in
     # the 39 holdout weeks; our fit and formula must agree to within that rounding.
     published = _published_holdout_expectation()
     assert published == pytest.approx(1653.9, abs=0.1)
     assert cdnow_model.expected_purchases(summary, 39).sum() == pytest.approx(published, rel=2e-3)
+
+
+def test_bgnbd_expectation_equals_lifetimes_also_where_its_2f1_overflows():
+    """ClvModel evaluates BG/NBD's conditional expectation itself (one 2F1 per unique (x, T) and horizon);
+    it must equal lifetimes' ``conditional_expected_number_of_purchases_up_to_time``, including heavy
+    buyers over long horizons, where 2F1 overflows and lifetimes switches to its alternative form."""
+    params = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+    fitter = BetaGeoFitter()
+    fitter.params_ = pd.Series(params)
+    rng = np.random.default_rng(3)
+    big_t = np.round(rng.uniform(1, 200, 5_000), 1)
+    x = np.where(rng.random(5_000) < 0.3, 0.0, rng.integers(1, 400, 5_000)).astype(float)
+    t_x = np.where(x > 0, np.round(big_t * rng.random(5_000), 1), 0.0)
+    summary = pd.DataFrame({"frequency": x, "recency": t_x, "T": big_t})
+    model = ClvModel(params=params, purchase_model="bgnbd")
+    horizons = [1.0, 39.0, 520.0, 5_200.0]
+    with np.errstate(all="ignore"):
+        overflow = np.isinf(
+            np.log(hyp2f1(0.243 + x, 2.426 + x, 0.793 + 2.426 + x - 1, 5_200 / (4.414 + big_t + 5_200)))
+        )
+    assert overflow.any()
+    assert not overflow.all()
+    for t in horizons:
+        with np.errstate(all="ignore"):
+            expected = fitter.conditional_expected_number_of_purchases_up_to_time(t, x, t_x, big_t)
+        np.testing.assert_allclose(model.expected_purchases(summary, t), expected, rtol=1e-10)
 
 
 def test_next_purchase_quantities_are_consistent(cdnow_model):

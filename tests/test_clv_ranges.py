@@ -376,6 +376,8 @@ def test_predict_customers_carries_ranges_and_their_holdout_coverage():
     coverage = figures["clv_holdout", "interval_coverage_80", "all"]
     assert 0.80 <= coverage <= 0.96
     assert figures["clv_holdout", "interval_mean_width_80", "all"] < 3
+    # The value ranges are honest on the holdout spend too (0.927 on 20,000 of these customers).
+    assert 0.85 <= figures["clv_holdout", "value_interval_coverage_80", "all"] <= 0.97
     # Customers the generator dropped get lower ranges than those it kept alive (repeat buyers).
     scored = predictions.set_index("customer_id").join(truth[["alive"]])
     repeat = scored.loc[scored["frequency"] > 0]
@@ -383,3 +385,54 @@ def test_predict_customers_carries_ranges_and_their_holdout_coverage():
         repeat.loc[~repeat["alive"], "expected_purchases_90d_high"].mean()
         < repeat.loc[repeat["alive"], "expected_purchases_90d_high"].mean()
     )
+
+
+def test_holdout_validation_runs_on_a_random_sample_of_whole_customers(monkeypatch):
+    """Large shops validate on at most MAX_VALIDATION_CUSTOMERS customers: every row of each drawn
+    customer and none of the others, while every customer is still scored."""
+    from orchestration.analytics import customer_models
+
+    # Hand-built: customer k has k + 1 rows; a sample of 4 of the 10 keeps 4 whole customers.
+    rows = pd.DataFrame({"customer_id": np.repeat(np.arange(10), np.arange(1, 11))})
+    sample = customer_models._customer_sample(rows, "customer_id", 4)
+    sizes = sample["customer_id"].value_counts()
+    assert len(sizes) == 4
+    assert (sizes == sizes.index + 1).all()
+    assert customer_models._customer_sample(rows, "customer_id", 10) is rows
+
+    transactions, _ = simulate_transactions(
+        4_000, **SIM_TRUTH, **SIM_VALUE, observation_end=SIM_END, history_days=1095, seed=5
+    )
+    monkeypatch.setattr(customer_models, "MAX_VALIDATION_CUSTOMERS", 1_500)
+    predictions, quality, _, messages = predict_customers(
+        transactions, SIM_END, churn_classifier=None, computed_at="2025-01-01"
+    )
+    assert "Holdout validation on 1,500 customers drawn at random." in messages
+    assert len(predictions) == transactions["customer_id"].nunique()
+    figures = quality.set_index(["model", "metric", "segment"])["value"]
+    # Customers with a purchase before the holdout, among the 1,500 drawn (all 4,000 bought by then
+    # except the few who first bought in the last 90 days).
+    assert 1_300 < figures["clv_holdout", "n_customers", "all"] <= 1_500
+    assert 0.80 <= figures["clv_holdout", "interval_coverage_80", "all"] <= 0.96
+
+
+def test_value_range_coverage_and_width_on_a_hand_worked_holdout():
+    """value_interval_coverage_80 counts the customers whose holdout spend lies in their value range
+    (bounds included; spending nothing is inside [0, 0]) and the width is the mean of high − low."""
+    holdout = pd.DataFrame(
+        {
+            "purchases_low": [0, 0, 1, 0],
+            "purchases_high": [0, 2, 3, 1],
+            "frequency_holdout": [0, 1, 2, 3],
+            "interval_level": 0.8,
+            "actual_value": [0.0, 50.0, 120.0, 10.0],
+            "value_low": [0.0, 10.0, 20.0, 0.0],
+            "value_high": [0.0, 50.0, 100.0, 30.0],
+        }
+    )
+    metrics = interval_metrics(holdout)
+    # Inside: customer 1 ([0, 0] and 0), customer 2 (50 at the upper bound), customer 4 (10 in [0, 30]);
+    # customer 3 spent 120 above 100.
+    assert metrics["value_interval_coverage_80"] == pytest.approx(3 / 4)
+    assert metrics["value_interval_mean_width_80"] == pytest.approx((0 + 40 + 80 + 30) / 4)
+    assert metrics["interval_coverage_80"] == pytest.approx(3 / 4)

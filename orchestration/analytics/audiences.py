@@ -151,7 +151,9 @@ def build_audience(
     ``con`` is a DuckDB connection to the warehouse (or its published copy). Filters: ``churn_bands``
     (low/medium/high), ``min_clv`` (predicted 12-month value), ``segments`` (RFM segment names) and any
     other field of :class:`AudienceSpec` as a keyword. Returns ``customer_id, contact, first_name, country,
-    rfm_segment, clv_12m, churn_band, probability_alive`` and ``recommended_1..N`` / ``reason_1..N``.
+    rfm_segment, clv_12m, clv_12m_low, clv_12m_high, expected_purchases_90d, expected_purchases_90d_low,
+    expected_purchases_90d_high, churn_band, probability_alive`` and ``recommended_1..N`` / ``reason_1..N``
+    (each prediction with its 80 % range).
     """
     if channel not in CHANNELS:
         raise ValueError(f"channel must be one of {sorted(CHANNELS)}, got {channel!r}")
@@ -178,7 +180,8 @@ def export_audience(con, spec: AudienceSpec) -> pd.DataFrame:
     sql = f"""
         with audience as (
             select c.customer_id, c.{contact} as contact, c.first_name, c.country, c.rfm_segment, c.clv_12m,
-                   c.churn_band, c.probability_alive
+                   c.clv_12m_low, c.clv_12m_high, c.expected_purchases_90d, c.expected_purchases_90d_low,
+                   c.expected_purchases_90d_high, c.churn_band, c.probability_alive
             from marts.customer_360 c
             where {" and ".join(where)}
         )

@@ -97,6 +97,10 @@ CLV_HORIZONS_MONTHS = (3, 12, 36)
 PURCHASE_MODEL_CHOICES = ("auto", *PURCHASE_MODELS)
 MAX_CHOICE_CUSTOMERS = 20_000
 MAX_PARETO_FIT_CUSTOMERS = 100_000
+# The holdout validation (ranges' coverage, errors, and the calibration-period model the churn comparison
+# reuses) runs on at most this many customers drawn at random (seed 0): a coverage measured on 200,000
+# customers has a standard error under 0.1 point, and a shop of a million saves about 20 s.
+MAX_VALIDATION_CUSTOMERS = 200_000
 
 PREDICTION_COLUMNS = [
     "customer_id",
@@ -516,6 +520,8 @@ def _predict(
             f"{n_refunds} rows with a negative {settings.monetary_col} were treated as refunds, not "
             "purchases, and left out."
         )
+    rows, ids = _coded_customers(rows, settings.customer_col)
+    features = _coded_features(features, ids, settings.customer_col)
     summary = _summary(rows, end, settings, margin=True)
     eligible, eligibility = _eligibility(summary, rows, end, settings, options, stamp)
     found.extend(eligibility)
@@ -523,8 +529,10 @@ def _predict(
     if not eligible:
         return empty_predictions(), pd.concat(found.quality, ignore_index=True), None, found.messages
 
+    calibration_end = end - pd.Timedelta(days=options.holdout_days)
+    can_hold_out = _calibration_eligible(rows, calibration_end, settings, options)
     try:
-        model, choice = _fit(summary, rows, end, settings, options, stamp)
+        model, choice = _fit(summary, rows, end, settings, options, stamp, can_hold_out)
     except ClvFitError as exc:
         found.messages.append(f"No customer predictions: {exc}")
         return empty_predictions(), pd.concat(found.quality, ignore_index=True), None, found.messages
@@ -533,7 +541,7 @@ def _predict(
     found.quality.extend(_model_quality_from_fit(model, stamp))
 
     out = _scores(model, summary, end, settings, options)
-    cal_model, holdout = _holdout(rows, end, settings, options, stamp, model.purchase_model)
+    cal_model, holdout = _holdout(rows, end, settings, options, stamp, model.purchase_model, can_hold_out)
     found.extend(holdout)
 
     # Churn risk: BG/NBD scores vs a classifier, compared on the same labels at the latest cutoff.
@@ -550,9 +558,37 @@ def _predict(
     )
     out["churn_band"] = churn_bands(out["churn_risk_relative"], options.churn_band_thresholds)
 
+    out.index = ids[out.index.to_numpy()]
     predictions = out.rename_axis(settings.customer_col).reset_index()
     predictions = predictions.rename(columns={settings.customer_col: "customer_id"})[PREDICTION_COLUMNS]
     return predictions, pd.concat(found.quality, ignore_index=True), model, found.messages
+
+
+def _coded_customers(rows: pd.DataFrame, customer_col: str) -> tuple[pd.DataFrame, pd.Index]:
+    """``rows`` with each customer id replaced by its position in the sorted ids, and the ids.
+
+    Every step groups, joins and filters by customer several times; on integers that is several times
+    faster than on string ids (a million customers: about 40 s less). Sorted, so the order of the
+    customers, and with it every result, is the same as with the ids themselves."""
+    codes, ids = pd.factorize(rows[customer_col], sort=True)
+    return rows.assign(**{customer_col: codes}), pd.Index(ids)
+
+
+def _coded_features(source: FeatureSource, ids: pd.Index, customer_col: str) -> FeatureSource:
+    """``source`` with its customer ids replaced by the codes of :func:`_coded_customers` (rows of
+    customers without purchases are left out: they get no churn row anyway)."""
+    if source is None:
+        return None
+
+    def coded(cutoff: pd.Timestamp) -> pd.DataFrame | None:
+        extra = _features_at(source, cutoff, customer_col)
+        if extra is None:
+            return None
+        positions = ids.get_indexer(extra.index)
+        known = positions >= 0
+        return extra.loc[known].set_axis(positions[known]).rename_axis(customer_col).reset_index()
+
+    return coded
 
 
 def _summary(rows: pd.DataFrame, end: pd.Timestamp, settings: PipelineSettings, margin: bool) -> pd.DataFrame:
@@ -642,10 +678,13 @@ def _scores(
     out["expected_purchases_90d_low"] = purchase_range["low"].astype(float)
     out["expected_purchases_90d_high"] = purchase_range["high"].astype(float)
     out["expected_order_value"] = model.expected_order_value(summary) if settings.monetary_col else math.nan
-    for months in sorted({*options.clv_horizons_months, 12}):
-        out[f"clv_{months}m"] = (
-            model.clv(summary, months=months, discount_rate=discount) if settings.monetary_col else math.nan
+    horizons = sorted({*options.clv_horizons_months, 12})
+    if settings.monetary_col:
+        out[[f"clv_{months}m" for months in horizons]] = model.clv(
+            summary, months=horizons, discount_rate=discount
         )
+    else:
+        out[[f"clv_{months}m" for months in horizons]] = math.nan
     if settings.monetary_col:
         value_range = model.value_interval(summary, 12, 0.8, discount_rate=discount)
         out["clv_12m_low"], out["clv_12m_high"] = value_range["low"], value_range["high"]
@@ -663,6 +702,18 @@ def _scores(
     next_dates = start + pd.to_timedelta(np.where(reachable, wait_days, 0.0), unit="D")
     out["expected_next_order_date"] = pd.Series(next_dates.floor("D"), index=out.index).where(reachable)
     return out
+
+
+def _customer_sample(rows: pd.DataFrame, customer_col: str, n: int) -> pd.DataFrame:
+    """The rows of ``n`` customers drawn at random (seed 0), or ``rows`` itself when it has no more;
+    customer ids are the codes of :func:`_coded_customers`."""
+    codes = rows[customer_col].to_numpy()
+    n_customers = int(codes.max()) + 1 if len(codes) else 0
+    if n_customers <= n:
+        return rows
+    chosen = np.zeros(n_customers, dtype=bool)
+    chosen[np.random.default_rng(0).choice(n_customers, size=n, replace=False)] = True
+    return rows.loc[chosen[codes]].reset_index(drop=True)
 
 
 def _calibration_eligible(
@@ -688,15 +739,17 @@ def _fit(
     settings: PipelineSettings,
     options: PredictionOptions,
     stamp: pd.Timestamp,
+    can_hold_out: bool,
 ) -> tuple[ClvModel, _Findings]:
     """The purchase and spend models fitted on the whole history: with ``purchase_model="auto"`` the
     purchase model is the one of BG/NBD and Pareto/NBD with the lower per-customer holdout error (on at
-    most ``max_choice_customers`` customers), and the comparison is returned as quality rows."""
+    most ``max_choice_customers`` customers), and the comparison is returned as quality rows.
+    ``can_hold_out`` says whether the history before the holdout would make the shop eligible."""
     found = _Findings([], [])
     model_name, holdout = options.purchase_model, None
     calibration_end = end - pd.Timedelta(days=options.holdout_days)
     if model_name == "auto":
-        if _calibration_eligible(rows, calibration_end, settings, options):
+        if can_hold_out:
             holdout = calibration_and_holdout_summary(
                 rows, settings.customer_col, settings.datetime_col, calibration_end, end,
                 freq=settings.freq, freq_multiplier=settings.freq_multiplier,
@@ -743,23 +796,30 @@ def _holdout(
     settings: PipelineSettings,
     options: PredictionOptions,
     stamp: pd.Timestamp,
-    purchase_model: str = "bgnbd",
+    purchase_model: str,
+    can_hold_out: bool,
 ) -> tuple[ClvModel | None, _Findings]:
     """The CLV model's holdout validation: the last ``holdout_days`` held out, ``purchase_model`` refitted
-    on the rest.
+    on the rest, on at most :data:`MAX_VALIDATION_CUSTOMERS` customers drawn at random.
 
-    Returns the calibration-period model (None when the history before the holdout is too short or the fit
-    fails) and the ``clv_holdout`` quality rows or the reason they are missing."""
+    Returns the calibration-period model (None when the history before the holdout is too short
+    (``can_hold_out`` false) or the fit fails) and the ``clv_holdout`` quality rows or the reason they are
+    missing."""
     found = _Findings([], [])
     calibration_end = end - pd.Timedelta(days=options.holdout_days)
-    if not _calibration_eligible(rows, calibration_end, settings, options):
+    if not can_hold_out:
         found.messages.append(
             f"Holdout validation skipped: too little history before {calibration_end.date()}."
         )
         return None, found
+    sample = _customer_sample(rows, settings.customer_col, MAX_VALIDATION_CUSTOMERS)
+    if sample is not rows:
+        found.messages.append(
+            f"Holdout validation on {MAX_VALIDATION_CUSTOMERS:,} customers drawn at random."
+        )
     try:
         holdout, cal_model = holdout_predictions(
-            rows,
+            sample,
             settings.customer_col,
             settings.datetime_col,
             settings.monetary_col,

@@ -65,6 +65,9 @@ DEFAULT_THRESHOLDS: dict[str, tuple[float | None, float | None]] = {
     # Realised minus model-expected coverage of the 80 % ranges: the sharper honesty check, since discrete
     # ranges can cover 0.8 even at a lower nominal level. On CDNOW 39/39: −0.024 (BG/NBD), −0.039 (Pareto/NBD).
     "interval_coverage_gap_80": (-0.05, None),
+    # Share of customers whose holdout spend lies inside their 80 % value range (≈ 0.93 on generated data:
+    # a customer who buys nothing is inside [0, ·] whatever the range).
+    "value_interval_coverage_80": (0.8, None),
 }
 
 FREQUENCY_BUCKETS = 7  # calibration frequencies 0..6 and "7+"
@@ -162,7 +165,9 @@ def holdout_predictions(
     ``interval_level`` (e.g. 0.8), ``purchases_low`` and ``purchases_high`` hold each customer's range of
     holdout purchases (:meth:`~orchestration.analytics.clv.ClvModel.purchase_interval`) and
     ``purchases_range_probability`` the model's own probability of the range, and ``interval_level`` the
-    level, which :func:`holdout_metrics` turns into coverage and width.
+    level, which :func:`holdout_metrics` turns into coverage and width; with ``monetary_col`` also
+    ``value_low`` and ``value_high``, the range of holdout spend
+    (:meth:`~orchestration.analytics.clv.ClvModel.value_interval` over the holdout, undiscounted).
 
     ``freq, freq_multiplier`` default to weeks at day resolution (``"D"``, 7), the resolution of data with
     dates only such as CDNOW; the pipeline (``customer_models.predict_customers`` with
@@ -202,6 +207,12 @@ def holdout_predictions(
         )
         out["actual_value"] = spend.reindex(out.index).fillna(0.0).to_numpy()
         out["predicted_value"] = out["predicted_purchases"] * model.expected_order_value(summary)
+        if interval_level is not None:
+            # The holdout as one "month" of its own length, undiscounted: the range of holdout spend.
+            spend_range = model.value_interval(
+                summary, months=1, level=interval_level, discount_rate=0.0, periods_per_month=duration
+            )
+            out["value_low"], out["value_high"] = spend_range["low"], spend_range["high"]
     return out, model
 
 
@@ -312,7 +323,9 @@ def interval_metrics(holdout: pd.DataFrame, level: float | None = None) -> dict[
 
     ``interval_coverage_<L>``: share of customers with ``purchases_low <= frequency_holdout <=
     purchases_high``; ``interval_mean_width_<L>``: mean of ``high − low`` (in purchases);
-    ``interval_share_zero_width_<L>``: share of ranges [k, k] (mostly [0, 0]). With the
+    ``interval_share_zero_width_<L>``: share of ranges [k, k] (mostly [0, 0]). With ``value_low``,
+    ``value_high`` and ``actual_value`` (holdout spend), ``value_interval_coverage_<L>`` (share of customers
+    whose holdout spend lies in their value range) and ``value_interval_mean_width_<L>`` (in currency). With the
     ``purchases_range_probability`` column also ``interval_expected_coverage_<L>`` (the mean model
     probability of the ranges: what the model itself expects the coverage to be, above the level because
     counts are discrete) and ``interval_coverage_gap_<L>`` = realised − expected coverage, which is
@@ -337,6 +350,14 @@ def interval_metrics(holdout: pd.DataFrame, level: float | None = None) -> dict[
         expected = float(holdout["purchases_range_probability"].mean())
         out[f"interval_expected_coverage_{suffix}"] = expected
         out[f"interval_coverage_gap_{suffix}"] = coverage - expected
+    if "value_low" in holdout and "value_high" in holdout and "actual_value" in holdout:
+        spent = holdout["actual_value"].to_numpy(dtype=float)
+        value_low = holdout["value_low"].to_numpy(dtype=float)
+        value_high = holdout["value_high"].to_numpy(dtype=float)
+        # A small tolerance: a customer who buys nothing has the range [0, 0] and spends exactly 0.
+        inside = (spent >= value_low - 1e-9) & (spent <= value_high + 1e-9)
+        out[f"value_interval_coverage_{suffix}"] = float(np.mean(inside))
+        out[f"value_interval_mean_width_{suffix}"] = float(np.mean(value_high - value_low))
     return out
 
 

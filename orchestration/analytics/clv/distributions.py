@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy.special import betainc, betaln, gammaln
+import pandas as pd
+from scipy.special import betainc, betaln, gammaln, hyp2f1
 
 from orchestration.analytics.clv.likelihood import BGNBD_PARAMS
 
@@ -26,10 +27,18 @@ _CHUNK_ROWS = 50_000
 
 
 def _unique_rows(columns: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
-    """Unique rows of equal-length float columns and, per original row, the index of its unique row."""
-    stacked = np.column_stack([np.asarray(c, dtype=float) for c in columns])
-    unique, codes = np.unique(stacked, axis=0, return_inverse=True)
-    return [unique[:, i] for i in range(unique.shape[1])], codes.reshape(-1)
+    """Unique rows of equal-length float columns (in lexicographic order, as ``numpy.unique(axis=0)``
+    gives them) and, per original row, the index of its unique row.
+
+    pandas' hash grouping gives the same result as ``numpy.unique(..., axis=0)`` about 8x faster at a
+    million rows (``numpy`` sorts the rows as structured records)."""
+    frame = pd.DataFrame({i: np.asarray(c, dtype=float) for i, c in enumerate(columns)})
+    grouped = frame.groupby(list(frame.columns), sort=True, dropna=False)
+    codes = grouped.ngroup().to_numpy(dtype=np.int64)
+    keys = grouped.size().index
+    if not isinstance(keys, pd.MultiIndex):
+        return [keys.to_numpy(dtype=float)], codes
+    return [keys.get_level_values(i).to_numpy(dtype=float) for i in range(keys.nlevels)], codes
 
 
 def _unique_apply(func, columns: Sequence[np.ndarray], chunk: bool = False) -> np.ndarray:
@@ -41,6 +50,38 @@ def _unique_apply(func, columns: Sequence[np.ndarray], chunk: bool = False) -> n
     for start in range(0, n, step):
         out[start : start + step] = func([k[start : start + step] for k in keys])
     return out[codes]
+
+
+def bgnbd_expected_purchases(
+    params: Mapping[str, float], x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray, ts: Sequence[float]
+):
+    """Yield BG/NBD's E[purchases in the next t | x, t_x, T] for each t of ``ts``, per customer.
+
+    Equation (10) of Fader, Hardie & Lee (2005), exactly as lifetimes'
+    ``conditional_expected_number_of_purchases_up_to_time`` evaluates it (the same 2F1 with the same
+    fallback where it overflows). Written out here because lifetimes evaluates the Gauss hypergeometric
+    function twice per customer and per horizon, while it depends on (x, T) only and the denominator on no
+    horizon at all: a 36-month CLV on a million customers evaluates it 36 times on the unique (x, T) pairs
+    (about half the customers at hour resolution) instead of 72 times on everyone.
+    """
+    r, alpha, a, b = (float(params[k]) for k in BGNBD_PARAMS)
+    keys, codes = _unique_rows((x, big_t))
+    ux, ut = keys
+    shape_a, shape_b, shape_c = r + ux, b + ux, a + b + ux - 1
+    first = (a + b + ux - 1) / (a - 1)
+    with np.errstate(all="ignore"):
+        denominator = 1 + np.where(
+            x > 0, (a / (b + x - 1)) * ((alpha + big_t) / (alpha + t_x)) ** (r + x), 0.0
+        )
+        for t in ts:
+            z = t / (alpha + ut + t)
+            ln_hyp = np.log(hyp2f1(shape_a, shape_b, shape_c, z))
+            bad = np.isinf(ln_hyp)
+            if bad.any():
+                ca, cb, cc, cz = shape_a[bad], shape_b[bad], shape_c[bad], z[bad]
+                ln_hyp[bad] = np.log(hyp2f1(cc - ca, cc - cb, cc, cz)) + (cc - ca - cb) * np.log(1 - cz)
+            second = 1 - np.exp(ln_hyp + (r + ux) * np.log((alpha + ut) / (alpha + t + ut)))
+            yield (first * second)[codes] / denominator
 
 
 def _log_nbinom(k: int, shape: np.ndarray, log_rho: np.ndarray, log_one_minus_rho: np.ndarray) -> np.ndarray:

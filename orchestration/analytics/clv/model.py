@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ from orchestration.analytics.clv.distributions import (
     _simulate_counts,
     _unique_apply,
     _unique_rows,
+    bgnbd_expected_purchases,
 )
 from orchestration.analytics.clv.likelihood import BGNBD_PARAMS, GAMMA_GAMMA_PARAMS, PARETO_NBD_PARAMS
 from orchestration.analytics.clv.summary import _columns
@@ -122,11 +123,22 @@ class ClvModel:
         BG/NBD: equation (10) of Fader et al. (2005); Pareto/NBD: equation (41) of Fader & Hardie's note 009
         (both as implemented by lifetimes).
         """
+        (values,) = self._expected_purchases_at(summary, [t])
+        return pd.Series(values, index=summary.index, name="expected_purchases")
+
+    def _expected_purchases_at(self, summary: pd.DataFrame, ts: Sequence[float]):
+        """Yield :meth:`expected_purchases` for each horizon of ``ts`` (arrays), sharing the work."""
         x, t_x, big_t = _columns(summary)
-        # lifetimes evaluates 2F1 and falls back to an equivalent form where it overflows to inf.
-        with np.errstate(all="ignore"):
-            values = self._fitter().conditional_expected_number_of_purchases_up_to_time(t, x, t_x, big_t)
-        return pd.Series(np.asarray(values, dtype=float), index=summary.index, name="expected_purchases")
+        if self.purchase_model == "bgnbd":
+            yield from bgnbd_expected_purchases(self.params, x, t_x, big_t, ts)
+            return
+        fitter = self._fitter()
+        keys, codes = _unique_rows((x, t_x, big_t))
+        for t in ts:
+            # lifetimes evaluates 2F1 and falls back to an equivalent form where it overflows to inf.
+            with np.errstate(all="ignore"):
+                values = fitter.conditional_expected_number_of_purchases_up_to_time(t, *keys)
+            yield np.asarray(values, dtype=float)[codes]
 
     def probability_alive(self, summary: pd.DataFrame) -> pd.Series:
         """P(alive | x, t_x, T).
@@ -397,7 +409,7 @@ class ClvModel:
     def clv(
         self,
         summary: pd.DataFrame,
-        months: int = 12,
+        months: int | Sequence[int] = 12,
         discount_rate: float = 0.01,
         margin: float | None = None,
         value: str = "revenue",
@@ -409,20 +421,42 @@ class ClvModel:
         ``value="margin"`` uses the margin Gamma-Gamma fit (margin-based CLV); ``margin`` multiplies the
         result by a constant margin rate for shops that only know revenue. ``periods_per_month`` defaults to
         lifetimes' 4.345 weeks when the time unit is a week (``time_unit_days == 7``, at any resolution),
-        30.4375 / ``time_unit_days`` otherwise.
+        30.4375 / ``time_unit_days`` otherwise. With a sequence of ``months`` it returns a DataFrame with
+        one column ``clv_<h>m`` per horizon, computed in one pass (:meth:`discounted_purchases`).
         """
+        horizons = [months] if isinstance(months, int | np.integer) else [int(m) for m in months]
+        order_value = self.expected_order_value(summary, value=value).to_numpy()
+        purchases = self.discounted_purchases(summary, horizons, discount_rate, periods_per_month)
+        out = purchases.mul(order_value * (1.0 if margin is None else margin), axis=0)
+        if isinstance(months, int | np.integer):
+            return out[months].rename("clv")
+        return out.rename(columns=lambda m: f"clv_{m}m")
+
+    def discounted_purchases(
+        self,
+        summary: pd.DataFrame,
+        months: Sequence[int],
+        discount_rate: float = 0.01,
+        periods_per_month: float | None = None,
+    ) -> pd.DataFrame:
+        """Σᵢ ΔE[purchases in month i]/(1+d)ⁱ over i = 1 … h for every horizon h of ``months`` (one column
+        per horizon, named by it): the purchase part of :meth:`clv`, computed in one pass over the months
+        for all horizons. ``discount_rate`` is monthly; ``periods_per_month`` as in :meth:`clv`."""
         if periods_per_month is None:
             periods_per_month = WEEKS_PER_MONTH if self.time_unit_days == 7 else 30.4375 / self.time_unit_days
-        order_value = self.expected_order_value(summary, value=value).to_numpy()
+        horizons = sorted({int(m) for m in months})
+        if not horizons or horizons[0] < 1:
+            raise ValueError(f"horizons must be whole months >= 1, got {list(months)!r}")
+        out = {}
         total = np.zeros(len(summary))
         previous = np.zeros(len(summary))
-        for month in range(1, months + 1):
-            cumulative = self.expected_purchases(summary, month * periods_per_month).to_numpy()
-            total += order_value * (cumulative - previous) / (1 + discount_rate) ** month
+        times = [month * periods_per_month for month in range(1, horizons[-1] + 1)]
+        for month, cumulative in enumerate(self._expected_purchases_at(summary, times), start=1):
+            total += (cumulative - previous) / (1 + discount_rate) ** month
             previous = cumulative
-        if margin is not None:
-            total = total * margin
-        return pd.Series(total, index=summary.index, name="clv")
+            if month in horizons:
+                out[month] = total.copy()
+        return pd.DataFrame(out, index=summary.index)[[int(m) for m in dict.fromkeys(months)]]
 
     # --- persistence -------------------------------------------------------------------------------------
 

@@ -72,6 +72,22 @@ def time_unit_days(freq: str, freq_multiplier: float = 1) -> float:
     return float(_check_freq(freq) / np.timedelta64(1, "D")) * freq_multiplier
 
 
+def _customer_time_order(codes: np.ndarray, stamps: np.ndarray, unit_ns: float) -> np.ndarray:
+    """The stable order of rows by (customer code, period stamp), as ``numpy.lexsort((stamps, codes))``.
+
+    Periods are whole units apart, so both keys fit one int64 (code · periods spanned + period index)
+    whenever that cannot overflow; a stable sort of one key is about four times faster than lexsort's
+    two passes at millions of rows."""
+    if not codes.size:
+        return np.arange(0)
+    low = stamps.min()
+    period_index = (stamps - low) // np.int64(unit_ns)
+    span = int(period_index.max()) + 1
+    if (int(codes.max()) + 1) * span >= 2**62:
+        return np.lexsort((stamps, codes))
+    return np.argsort(codes.astype(np.int64) * span + period_index, kind="stable")
+
+
 def rfm_summary(
     transactions: pd.DataFrame,
     customer_col: str,
@@ -107,7 +123,7 @@ def rfm_summary(
     # Sort by (customer, period) once and work on runs: much faster than groupby on string ids.
     codes, customers = transactions[customer_col].iloc[np.flatnonzero(keep)].factorize(sort=True)
     stamps = periods.to_numpy()[keep].astype("datetime64[ns]").view("i8")
-    order = np.lexsort((stamps, codes))
+    order = _customer_time_order(codes, stamps, unit_ns)
     codes, stamps = codes[order], stamps[order]
     new_period = np.ones(codes.size, dtype=bool)
     new_period[1:] = (codes[1:] != codes[:-1]) | (stamps[1:] != stamps[:-1])
