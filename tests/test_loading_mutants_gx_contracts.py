@@ -1,0 +1,66 @@
+"""Tests that kill surviving mutants of orchestration/loading/gx_contracts.py (mutation check, issue 17).
+
+Each test asserts a hand-worked truth the code does not produce itself.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from orchestration.contracts import load_contracts
+from orchestration.loading.gx_contracts import suite_for, validate_frame
+from tests.test_rules import load_orders, order
+
+CONTRACTS = load_contracts()
+
+
+def _expectations(contract_name: str) -> list[tuple[str, dict]]:
+    suite = suite_for(CONTRACTS[contract_name]).to_json_dict()
+    return [
+        (e["type"], {k: v for k, v in e["kwargs"].items() if k != "batch_id"}) for e in suite["expectations"]
+    ]
+
+
+def test_the_suite_carries_ranges_keys_and_the_contract_description():
+    """Suites written out by hand from the contracts: promotions' discount_pct lies in [0, 100] and is a
+    snapshot (no uniqueness); order lines' quantity has a minimum only; reviews are events keyed by
+    (review_id, order_id) together; every suite carries its contract's description."""
+    promotions = _expectations("shop__promotions")
+    assert (
+        "expect_column_values_to_be_between",
+        {"column": "discount_pct", "min_value": 0, "max_value": 100},
+    ) in (promotions)
+    assert not [t for t, _ in promotions if "unique" in t]
+    lines = _expectations("shop__order_lines")
+    assert ("expect_column_values_to_be_between", {"column": "quantity", "min_value": 1}) in [
+        (t, {k: v for k, v in kw.items() if v is not None}) for t, kw in lines
+    ]
+    reviews = _expectations("shop__reviews")
+    assert ("expect_compound_columns_to_be_unique", {"column_list": ["review_id", "order_id"]}) in reviews
+    suite = suite_for(CONTRACTS["shop__reviews"]).to_json_dict()
+    assert suite["meta"]["description"] == CONTRACTS["shop__reviews"].description
+
+
+def test_validation_names_failed_expectations_and_their_rows(con, tmp_path):
+    """On loaded orders: a row two hours ahead (within the loader's one-day tolerance) passes; a column the
+    contract does not declare fails the exact column set (named without a column); an unknown country and
+    currency fail their code lists; each failing row is named as ``<file> row <n>``; ``evaluated`` counts
+    every expectation of the suite."""
+    ahead = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    load_orders(con, tmp_path, [order("A1"), order("A2", ordered_at=ahead), order("A3", country="DE")])
+    frame = con.execute("select * from raw.shop__orders order by _row_number").fetch_df()
+    contract = CONTRACTS["shop__orders"]
+    result = validate_frame(contract, frame)
+    assert result["success"], result
+    assert result["evaluated"] == len(suite_for(contract).expectations)
+    broken = frame.copy()
+    broken.loc[1, "country"] = "XX"
+    broken.loc[2, "currency"] = "XYZ"
+    broken["undeclared"] = "x"
+    result = validate_frame(contract, broken)
+    assert sorted(result["failed"]) == [
+        "expect_column_values_to_be_in_set(country)",
+        "expect_column_values_to_be_in_set(currency)",
+        "expect_table_columns_to_match_set()",
+    ]
+    assert sorted(result["failing_rows"]) == ["shop/orders/orders.csv row 2", "shop/orders/orders.csv row 3"]

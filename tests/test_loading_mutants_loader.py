@@ -1,0 +1,103 @@
+"""Tests that kill surviving mutants of orchestration/loading/loader.py (mutation check, issue 17).
+
+Each test asserts a hand-worked truth the code does not produce itself.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from orchestration.contracts import load_contracts
+from orchestration.loading.loader import discover_files, drift_warnings, load_entity, unknown_files
+
+CONTRACTS = load_contracts()
+
+
+def _touch(landing: Path, rel: str, content: bytes = b"x\n") -> None:
+    path = landing / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+
+
+def _rel(landing: Path, paths: list[Path]) -> list[str]:
+    return [p.relative_to(landing).as_posix() for p in paths]
+
+
+def test_unknown_files_are_judged_against_the_contracts_passed_in(tmp_path):
+    """unknown_files(landing, contracts) counts only the given contracts as known: with the orders contract
+    alone, a customers export is a file no contract (of those given) covers."""
+    _touch(tmp_path, "shop/orders/o.csv")
+    _touch(tmp_path, "shop/customers/c.csv")
+    only_orders = {"shop__orders": CONTRACTS["shop__orders"]}
+    assert _rel(tmp_path, unknown_files(tmp_path, only_orders)) == ["shop/customers/c.csv"]
+    assert _rel(tmp_path, unknown_files(tmp_path)) == []
+
+
+def test_hidden_files_and_folders_are_neither_data_nor_unknown(tmp_path):
+    """Hidden files (editor lock files) and hidden folders (an importer's .imports/ reports) are skipped by
+    both discover_files and unknown_files; a visible stray file is still reported."""
+    _touch(tmp_path, "shop/orders/.~lock.orders.csv#")
+    _touch(tmp_path, "shop/orders/.hidden.csv")
+    _touch(tmp_path, ".imports/report.txt")
+    _touch(tmp_path, "shop/.cache/x.csv")
+    _touch(tmp_path, "shop/orders/orders.csv")
+    _touch(tmp_path, "notes.txt")
+    assert _rel(tmp_path, discover_files(tmp_path)["shop__orders"]) == ["shop/orders/orders.csv"]
+    assert _rel(tmp_path, unknown_files(tmp_path)) == ["notes.txt"]
+
+
+def test_discover_files_takes_supported_suffixes_in_any_case_sorted_by_path(tmp_path):
+    """Every supported suffix is found whatever its case, in path order; partial copies (.part, .tmp) and
+    folders named like files are not data."""
+    for name in ("b.CSV", "a.parquet", "c.jsonl", "d.ndjson", "e.txt", "f.csv.part", "g.tmp"):
+        _touch(tmp_path, f"shop/orders/{name}")
+    (tmp_path / "shop/orders/h.csv").mkdir()
+    found = discover_files(tmp_path, {"shop__orders": CONTRACTS["shop__orders"]})
+    assert list(found) == ["shop__orders"]
+    assert _rel(tmp_path, found["shop__orders"]) == [
+        "shop/orders/a.parquet",
+        "shop/orders/b.CSV",
+        "shop/orders/c.jsonl",
+        "shop/orders/d.ndjson",
+        "shop/orders/e.txt",
+    ]
+
+
+def test_a_drift_warning_lists_every_column_of_both_kinds():
+    """The schema-drift warning names every missing nullable column and every undeclared one, separated by
+    commas, the two parts by a semicolon (the text shown in the run summary, written out by hand)."""
+    assert drift_warnings(["region", "city"], ["Notes", "gift"]) == (
+        "declared column(s) missing, loaded as empty: region, city; undeclared column(s) ignored: Notes, gift"
+    )
+    assert drift_warnings([], ["gift"]) == "undeclared column(s) ignored: gift"
+    assert drift_warnings([], []) is None
+
+
+def test_loaded_at_is_the_utc_instant_of_the_load_whatever_the_machines_time_zone(tmp_path, monkeypatch):
+    """raw's _loaded_at and the manifest's loaded_at hold the moment of the load as a UTC instant, also on
+    a machine whose local time zone is not UTC (here New York, five or four hours behind)."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        _touch(
+            tmp_path,
+            "shop/products/p.csv",
+            b"product_id,product_name,category,subcategory,brand,list_price,unit_cost,currency,is_active,"
+            b"updated_at\nP1,Mug,home,kitchen,Acme,10.00,4.00,EUR,true,2024-01-01T00:00:00Z\n",
+        )
+        con = duckdb.connect()
+        before = datetime.now(UTC)
+        [result] = load_entity(con, tmp_path, CONTRACTS["shop__products"])
+        after = datetime.now(UTC)
+        loaded_at = con.execute("select _loaded_at from raw.shop__products").fetchone()[0]
+        manifest_at = con.execute("select loaded_at from ops.load_manifest").fetchone()[0]
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert result.status == "loaded"
+    assert before <= loaded_at <= after
+    assert manifest_at == loaded_at

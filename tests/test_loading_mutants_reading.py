@@ -1,0 +1,66 @@
+"""Tests that kill surviving mutants of orchestration/loading/reading.py (mutation check, issue 17).
+
+Each test asserts a hand-worked truth the code does not produce itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from orchestration.loading.reading import STAGE, _utf8_copy, row_number_sql, stage_csv_in_python
+
+NAMES = ["id", "note", "city"]
+
+
+def _stage(tmp_path: Path, data: bytes, delim: str, encoding: str = "utf-8"):
+    path = tmp_path / "ragged.csv"
+    path.write_bytes(data)
+    con = duckdb.connect()
+    unparsable = stage_csv_in_python(con, path, encoding, delim, NAMES)
+    rows = con.execute(f"select * from {STAGE} order by rowid").fetchall()
+    return con, unparsable, rows
+
+
+def test_the_fallback_reader_keeps_quoted_line_breaks_doubled_quotes_and_stray_quotes(tmp_path):
+    """Python's csv module reads the file as it is: a CR LF inside a quoted field stays CR LF (no newline
+    translation), a doubled quote is one quote, a stray quote inside a field is kept (not an error), and
+    the delimiter passed in (here ``;``) splits the fields. The expected rows are written out by hand."""
+    data = b'id;note;city\r\n1;"two\r\nlines";Bonn\r\n2;"say ""hi""";Ulm\r\n3;ab"c;Kiel\r\n'
+    _con, unparsable, rows = _stage(tmp_path, data, ";")
+    assert unparsable == []
+    assert rows == [("1", "two\r\nlines", "Bonn"), ("2", 'say "hi"', "Ulm"), ("3", 'ab"c', "Kiel")]
+
+
+def test_the_fallback_reader_names_each_unparsable_row_and_leaves_nothing_registered(tmp_path):
+    """Rows with a wrong number of fields come back as (data row number, kind, the fields joined with the
+    delimiter), numbered from 1 after the header; the good rows are staged; the pandas frame used to stage
+    them is unregistered from the connection afterwards."""
+    data = b"id|note|city\n1|a|Bonn\n2|b|Ulm|extra\n3|c\n4|d|Kiel\n"
+    con, unparsable, rows = _stage(tmp_path, data, "|")
+    assert unparsable == [(2, "too many columns", "2|b|Ulm|extra"), (3, "missing columns", "3|c")]
+    assert rows == [("1", "a", "Bonn"), ("4", "d", "Kiel")]
+    views = con.execute("select view_name from duckdb_views() where not internal").fetchall()
+    assert [v for (v,) in views if "frame" in v.lower()] == []
+
+
+def test_the_utf8_copy_holds_the_same_characters_and_line_breaks(tmp_path):
+    """The temporary UTF-8 copy of a Windows-1252 file is the same text, byte for byte in UTF-8: CR LF line
+    ends and a CR LF inside a quoted field are not translated."""
+    text = 'id,note\r\n1,"Café – 5 €\r\nzweite Zeile"\r\n2,Köln\r\n'
+    source = tmp_path / "legacy.csv"
+    source.write_bytes(text.encode("cp1252"))
+    copy = _utf8_copy(source, "cp1252")
+    try:
+        assert copy.read_bytes() == text.encode("utf-8")
+    finally:
+        copy.unlink()
+
+
+def test_rows_of_a_file_without_unparsable_rows_are_numbered_from_one():
+    """With no row rejected, the fallback's good rows are numbered 1, 2, 3 in file order."""
+    con = duckdb.connect()
+    con.execute(f"create temp table {STAGE} as select * from (values ('a'), ('b'), ('c')) t(v)")
+    sql = row_number_sql(con, [])
+    assert con.execute(f"select {sql} from {STAGE} order by rowid").fetchall() == [(1,), (2,), (3,)]
