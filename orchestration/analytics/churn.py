@@ -250,6 +250,14 @@ def _sample(n: int, limit: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(rng.choice(n, limit, replace=False))
 
 
+# scikit-learn's OpenMP code (gradient boosting) runs on one thread in training and scoring. Measured inside
+# the customer-models step at a million customers on two busy cores: fitting on 100,000 rows took 39 s with
+# two OpenMP threads and 1.2 s with one (the threads wait on each other at every split while other work
+# holds a core); the whole step fell from 175 s to 80 s. On a quiet machine two threads save under a
+# second here, so one is the safe default.
+_ONE_OPENMP_THREAD = threadpool_limits.wrap(limits=1, user_api="openmp")
+
+
 @dataclass
 class ChurnClassifierResult:
     """A trained churn classifier with its time-based evaluation.
@@ -274,25 +282,16 @@ class ChurnClassifierResult:
     importance: pd.DataFrame
     eval_predictions: pd.Series = field(repr=False)
 
+    @_ONE_OPENMP_THREAD
     def predict(self, features: pd.DataFrame) -> pd.Series:
         """Probability of churn (label 1) for each row of ``features``."""
         X = _design_matrix(features, self.feature_cols)
-        with _one_openmp_thread():
-            prob = self.estimator.predict_proba(X)[:, 1]
-        return pd.Series(prob, index=features.index, name="churn_probability")
+        return pd.Series(
+            self.estimator.predict_proba(X)[:, 1], index=features.index, name="churn_probability"
+        )
 
 
-def _one_openmp_thread():
-    """Run scikit-learn's OpenMP code (gradient boosting) on one thread.
-
-    Measured inside the customer-models step at a million customers on two busy cores: fitting on 100,000
-    rows took 39 s with two OpenMP threads and 1.2 s with one (the threads wait on each other at every
-    split while other work holds a core); the whole step fell from 175 s to 80 s. On a quiet machine two
-    threads save under a second here, so one is the safe default."""
-    return threadpool_limits(limits=1, user_api="openmp")
-
-
-@threadpool_limits.wrap(limits=1, user_api="openmp")  # see _one_openmp_thread
+@_ONE_OPENMP_THREAD
 def train_churn_classifier(
     features: pd.DataFrame,
     label_col: str = "churned",

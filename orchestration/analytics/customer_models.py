@@ -679,17 +679,13 @@ def _scores(
     out["expected_purchases_90d_high"] = purchase_range["high"].astype(float)
     out["expected_order_value"] = model.expected_order_value(summary) if settings.monetary_col else math.nan
     horizons = sorted({*options.clv_horizons_months, 12})
+    clv_columns = [f"clv_{months}m" for months in horizons]
     if settings.monetary_col:
-        out[[f"clv_{months}m" for months in horizons]] = model.clv(
-            summary, months=horizons, discount_rate=discount
-        )
-    else:
-        out[[f"clv_{months}m" for months in horizons]] = math.nan
-    if settings.monetary_col:
+        out[clv_columns] = model.clv(summary, months=horizons, discount_rate=discount)
         value_range = model.value_interval(summary, 12, 0.8, discount_rate=discount)
         out["clv_12m_low"], out["clv_12m_high"] = value_range["low"], value_range["high"]
     else:
-        out["clv_12m_low"] = out["clv_12m_high"] = math.nan
+        out[[*clv_columns, "clv_12m_low", "clv_12m_high"]] = math.nan
     out["clv_margin_12m"] = (
         model.clv(summary, months=12, discount_rate=discount, value="margin")
         if settings.margin_col

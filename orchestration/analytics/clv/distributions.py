@@ -68,7 +68,7 @@ def bgnbd_expected_purchases(
     keys, codes = _unique_rows((x, big_t))
     ux, ut = keys
     shape_a, shape_b, shape_c = r + ux, b + ux, a + b + ux - 1
-    first = (a + b + ux - 1) / (a - 1)
+    first = shape_c / (a - 1)
     with np.errstate(all="ignore"):
         denominator = 1 + np.where(
             x > 0, (a / (b + x - 1)) * ((alpha + big_t) / (alpha + t_x)) ** (r + x), 0.0

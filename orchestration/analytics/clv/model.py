@@ -424,12 +424,13 @@ class ClvModel:
         30.4375 / ``time_unit_days`` otherwise. With a sequence of ``months`` it returns a DataFrame with
         one column ``clv_<h>m`` per horizon, computed in one pass (:meth:`discounted_purchases`).
         """
-        horizons = [months] if isinstance(months, int | np.integer) else [int(m) for m in months]
+        single = isinstance(months, int | np.integer)
+        horizons = [int(months)] if single else [int(m) for m in months]
         order_value = self.expected_order_value(summary, value=value).to_numpy()
         purchases = self.discounted_purchases(summary, horizons, discount_rate, periods_per_month)
         out = purchases.mul(order_value * (1.0 if margin is None else margin), axis=0)
-        if isinstance(months, int | np.integer):
-            return out[months].rename("clv")
+        if single:
+            return out[horizons[0]].rename("clv")
         return out.rename(columns=lambda m: f"clv_{m}m")
 
     def discounted_purchases(
