@@ -16,6 +16,37 @@ E2E_CUSTOMERS = 400
 E2E_SEED = 7
 
 
+# `make test` runs the suite on two pytest-xdist workers (`-n 2`). These modules build pipelines of their own
+# (real `ecrm run` processes, imported exports, a warehouse to forget someone in) and share no session fixture
+# with the rest: they run on one worker, and every module sharing the session's demo pipelines (`pipeline_run`,
+# the 2,000-customer dbt build) runs on the other, so each session fixture is built once.
+OWN_PIPELINE_MODULES = frozenset(
+    {
+        "test_benchmarks.py",
+        "test_crash_safety.py",
+        "test_forget.py",
+        "test_import_olist.py",
+        "test_imported_pipelines.py",
+    }
+)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist's scheduler with two work units: the modules with pipelines of their own, and the rest.
+
+    Written here because pytest-xdist's own grouping (``--dist loadgroup`` with ``xdist_group`` marks) names
+    groups by rewriting ``item._nodeid``, which pytest 9 no longer reads: every test would be sent alone.
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByPipelines(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::")[0].rsplit("/", 1)[-1]
+            return "own_pipelines" if module in OWN_PIPELINE_MODULES else "shared_pipelines"
+
+    return ByPipelines(config, log)
+
+
 @dataclass
 class PipelineRun:
     """Where a test pipeline run put its files, and its report."""

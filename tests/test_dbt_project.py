@@ -233,7 +233,14 @@ def test_staging_normalises_phones_and_emails(pipeline: Pipeline) -> None:
 
 def test_sql_follows_the_style_rules(pipeline: Pipeline) -> None:
     """SQLFluff (config in dbt_project/.sqlfluff, dbt templater) finds nothing to complain about."""
-    env = {**os.environ, "ECRM_WAREHOUSE": str(pipeline.warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
+    # dbt's templater parses into a target folder of this test's own: the project's default one holds the
+    # manifest every other process of the suite (another worker's `ecrm run`, say) reads the assets from.
+    env = {
+        **os.environ,
+        "ECRM_WAREHOUSE": str(pipeline.warehouse),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        "DBT_TARGET_PATH": str(pipeline.root / "sqlfluff_target"),
+    }
     done = subprocess.run(
         [str(Path(sys.executable).with_name("sqlfluff")), "lint", "models", "tests", "--format", "json"],
         cwd=DBT_PROJECT,
