@@ -64,3 +64,14 @@ def test_validation_names_failed_expectations_and_their_rows(con, tmp_path):
         "expect_table_columns_to_match_set()",
     ]
     assert sorted(result["failing_rows"]) == ["shop/orders/orders.csv row 2", "shop/orders/orders.csv row 3"]
+
+
+def test_validation_names_at_most_twenty_failing_rows_per_expectation(con, tmp_path):
+    """25 loaded orders, every one with an unknown country: one failed expectation, and the first 20 rows
+    (rows 1 to 20 of the file, as the docstring promises) named, not all 25."""
+    load_orders(con, tmp_path, [order(f"A{i:02d}") for i in range(1, 26)])
+    frame = con.execute("select * from raw.shop__orders order by _row_number").fetch_df()
+    frame["country"] = "XX"
+    result = validate_frame(CONTRACTS["shop__orders"], frame)
+    assert result["failed"] == ["expect_column_values_to_be_in_set(country)"]
+    assert result["failing_rows"] == [f"shop/orders/orders.csv row {n}" for n in range(1, 21)]

@@ -101,3 +101,50 @@ def test_loaded_at_is_the_utc_instant_of_the_load_whatever_the_machines_time_zon
     assert result.status == "loaded"
     assert before <= loaded_at <= after
     assert manifest_at == loaded_at
+
+
+def _orders_file(landing: Path, name: str, ids: list[str]) -> None:
+    from tests.test_rules import ORDER_COLUMNS, order, write_csv
+
+    write_csv(landing, f"shop/orders/{name}", ORDER_COLUMNS, [order(i) for i in ids])
+
+
+def test_a_file_seen_before_is_reported_unchanged_with_its_hash_and_no_rows(tmp_path):
+    """Loading the same file twice: the second result names the file, its SHA-256 (from hashlib), the
+    contract's source and entity, no rows read, loaded or quarantined, no error, and the time of that call."""
+    import hashlib
+
+    landing, con = tmp_path / "landing", duckdb.connect()
+    _orders_file(landing, "o.csv", ["A1", "A2"])
+    contract = CONTRACTS["shop__orders"]
+    [first] = load_entity(con, landing, contract)
+    assert (first.status, first.rows_read, first.rows_loaded) == ("loaded", 2, 2)
+    before = datetime.now(UTC)
+    [again] = load_entity(con, landing, contract)
+    after = datetime.now(UTC)
+    digest = hashlib.sha256((landing / "shop/orders/o.csv").read_bytes()).hexdigest()
+    assert (again.path, again.sha256, again.source, again.entity) == (
+        "shop/orders/o.csv",
+        digest,
+        "shop",
+        "orders",
+    )
+    assert (again.rows_read, again.rows_loaded, again.rows_quarantined) == (0, 0, 0)
+    assert (again.status, again.error) == ("unchanged", None)
+    assert before <= again.loaded_at <= after
+
+
+def test_files_checked_in_several_batches_each_keep_their_result(tmp_path):
+    """Five files of three orders with batches of about four rows: the batch is checked after files 2 and
+    4 and at the end (three flushes). Every file still has its own result, in file order, with its three
+    rows loaded and the call's time; all fifteen orders are in raw."""
+    landing, con = tmp_path / "landing", duckdb.connect()
+    for f in range(1, 6):
+        _orders_file(landing, f"o{f}.csv", [f"F{f}-{i}" for i in range(3)])
+    before = datetime.now(UTC)
+    results = load_entity(con, landing, CONTRACTS["shop__orders"], batch_rows=4)
+    assert [(r.path, r.rows_loaded, r.status) for r in results] == [
+        (f"shop/orders/o{f}.csv", 3, "loaded") for f in range(1, 6)
+    ]
+    assert all(before <= r.loaded_at <= datetime.now(UTC) for r in results)
+    assert con.execute("select count(distinct order_id) from raw.shop__orders").fetchone()[0] == 15
