@@ -1,5 +1,5 @@
-"""Building blocks the pages share: a table with its CSV download, a notice for an empty result, and the
-number formats of metrics and chart axes."""
+"""Building blocks the pages share: a table with its CSV download, a notice for an empty result, the
+number formats of metrics and chart axes, and the charts no Plotly Express function draws."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import math
 
 import audit
 import pandas as pd
+import plotly.graph_objects as go
 import privacy
 import queries
 import streamlit as st
@@ -92,3 +93,41 @@ def money_axis(figure, axis: str = "y", title: str | None = None):
     update = {"title_text": title or f"Amount ({currency()})", "tickformat": ",.0f"}
     (figure.update_yaxes if axis == "y" else figure.update_xaxes)(**update)
     return figure
+
+
+def rule_graph(rules, title: str) -> go.Figure:
+    """Items as points on a circle, a line from each rule's left side to its right side (wider = more lift).
+
+    Rules are drawn as one line trace per width step (1 to 6 px, rounded from ``1 + 5 * lift / top lift``),
+    each holding its rules' segments separated by gaps, so the browser draws a handful of traces however
+    many rules are shown; hovering a line's end names its rule.
+    """
+    items = sorted(set(rules["antecedent_names"]) | set(rules["consequent_names"]))
+    where = {
+        item: (math.cos(2 * math.pi * i / len(items)), math.sin(2 * math.pi * i / len(items)))
+        for i, item in enumerate(items)
+    }
+    fig = go.Figure()
+    top_lift = float(rules["lift"].max())
+    by_width: dict[int, tuple[list, list, list]] = {}
+    for rule in rules.itertuples():
+        (x0, y0), (x1, y1) = where[rule.antecedent_names], where[rule.consequent_names]
+        xs, ys, texts = by_width.setdefault(round(1 + 5 * rule.lift / top_lift), ([], [], []))
+        label = (
+            f"{rule.antecedent_names} → {rule.consequent_names}: lift {rule.lift:.1f}, "
+            f"confidence {rule.confidence:.0%}"
+        )
+        xs += [x0, x1, None]
+        ys += [y0, y1, None]
+        texts += [label, label, None]
+    for width, (xs, ys, texts) in sorted(by_width.items()):
+        fig.add_trace(go.Scatter(
+            x=xs, y=ys, text=texts, mode="lines", hoverinfo="text", showlegend=False,
+            line={"width": width, "color": "rgba(31, 119, 180, 0.5)"},
+        ))  # fmt: skip
+    fig.add_trace(go.Scatter(
+        x=[where[i][0] for i in items], y=[where[i][1] for i in items], mode="markers+text", text=items,
+        textposition="top center", marker={"size": 10}, showlegend=False, hoverinfo="text",
+    ))  # fmt: skip
+    fig.update_layout(title=title, xaxis={"visible": False}, yaxis={"visible": False}, height=600)
+    return fig

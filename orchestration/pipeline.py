@@ -206,18 +206,21 @@ def run_pipeline(verbose: bool = True, log_path: Path | None = None, wait: bool 
     import sys
     import time
 
-    import dagster as dg
-
-    from orchestration.definitions import build_definitions, stage_steps
     from orchestration.locking import warehouse_lock
-    from orchestration.progress import StageProgress, logs_to_file
-    from orchestration.resources import process_tags
 
     def say_waiting(holder) -> None:
         who = holder.describe() if holder else "another run"
         print(f"Waiting for the run holding the warehouse: {who} ...", file=sys.stderr, flush=True)
 
+    # The lock first: a run refused because another holds the warehouse says so at once, without loading
+    # Dagster and the code location (several seconds).
     with warehouse_lock(settings.warehouse_path(), wait=wait, on_wait=say_waiting):
+        import dagster as dg
+
+        from orchestration.definitions import build_definitions, stage_steps
+        from orchestration.progress import StageProgress, logs_to_file
+        from orchestration.resources import process_tags
+
         started = time.perf_counter()
         instance = dg.DagsterInstance.get()
         job = build_definitions().resolve_job_def("ecrm_everything")

@@ -1,40 +1,11 @@
 """Product: what sells together (association rules with product names, as a graph and a matrix, with
 support, confidence and lift filters), bundles to offer, the wish-list ranking and first-product value."""
 
-import math
-
 import components as ui
 import filters
 import plotly.express as px
-import plotly.graph_objects as go
 import queries
 import streamlit as st
-
-
-def rule_graph(rules, title: str) -> go.Figure:
-    """Items as points on a circle, a line from each rule's left side to its right side (wider = more lift)."""
-    items = sorted(set(rules["antecedent_names"]) | set(rules["consequent_names"]))
-    where = {
-        item: (math.cos(2 * math.pi * i / len(items)), math.sin(2 * math.pi * i / len(items)))
-        for i, item in enumerate(items)
-    }
-    fig = go.Figure()
-    top_lift = float(rules["lift"].max())
-    for rule in rules.itertuples():
-        (x0, y0), (x1, y1) = where[rule.antecedent_names], where[rule.consequent_names]
-        fig.add_trace(go.Scatter(
-            x=[x0, x1], y=[y0, y1], mode="lines", hoverinfo="text", showlegend=False,
-            line={"width": 1 + 5 * rule.lift / top_lift, "color": "rgba(31, 119, 180, 0.5)"},
-            text=f"{rule.antecedent_names} → {rule.consequent_names}: lift {rule.lift:.1f}, "
-            f"confidence {rule.confidence:.0%}",
-        ))  # fmt: skip
-    fig.add_trace(go.Scatter(
-        x=[where[i][0] for i in items], y=[where[i][1] for i in items], mode="markers+text", text=items,
-        textposition="top center", marker={"size": 10}, showlegend=False, hoverinfo="text",
-    ))  # fmt: skip
-    fig.update_layout(title=title, xaxis={"visible": False}, yaxis={"visible": False}, height=600)
-    return fig
-
 
 st.title("Product")
 queries.notice_missing_sources("shop/order_lines", fills="what sells together")
@@ -61,7 +32,7 @@ if queries.require(
     else:
         pairs = rules.head(40)
         left, right = st.columns(2)
-        left.plotly_chart(rule_graph(pairs, "Rules as a graph (top 40 by lift)"), width="stretch")
+        left.plotly_chart(ui.rule_graph(pairs, "Rules as a graph (top 40 by lift)"), width="stretch")
         matrix = pairs.pivot_table(
             index="antecedent_names", columns="consequent_names", values="lift", aggfunc="first"
         )
