@@ -17,49 +17,66 @@ if queries.require("marts.performance__sales_monthly", "marts.performance__produ
         "Country is the shipping country of the orders; the segment is the buyer's at the start of the month "
         "('prospect' in the month of a first order)."
     )
-    label = st.radio("Sales by", list(DIMENSIONS), horizontal=True, key="performance_dimension")
-    dimension = DIMENSIONS[label]
-    sales = queries.sales_over_time(dimension, f.start, f.end, f.sales_channel, f.country, f.rfm_segment)
-    if sales.empty:
-        st.info(f"No sales for {f.describe()}. Orders come from `data/landing/shop/orders/`.")
-    else:
-        fig = px.bar(
-            sales, x="month", y="revenue", color=dimension, title=f"Revenue by month and {label.lower()}",
-            labels={"month": "Month", dimension: label},
-        )  # fmt: skip
-        st.plotly_chart(ui.money_axis(fig, title=f"Revenue ({ui.currency()})"), width="stretch")
-        fig = px.line(
-            sales, x="month", y="revenue_change_previous_month", color=dimension, markers=True,
-            title=f"Change of revenue against the previous month, by {label.lower()}",
-            labels={"month": "Month", "revenue_change_previous_month": "Change against the previous month",
-                    dimension: label},
-        )  # fmt: skip
-        fig.update_yaxes(tickformat=".0%")
-        st.plotly_chart(fig, width="stretch")
-        ui.table(sales, f"sales by {dimension}")
+    # Sections are tabs that run only while open: every Plotly chart costs the browser a few tenths of a
+    # second to draw, so opening the page or changing a filter draws one section, not all three.
+    over_time, by_day, in_category = st.tabs(
+        ["Over time", "Day by day", "Products of a category"], key="performance_section", on_change="rerun"
+    )
+    if over_time.open:
+        with over_time:
+            label = st.radio("Sales by", list(DIMENSIONS), horizontal=True, key="performance_dimension")
+            dimension = DIMENSIONS[label]
+            sales = queries.sales_over_time(
+                dimension, f.start, f.end, f.sales_channel, f.country, f.rfm_segment
+            )
+            if sales.empty:
+                st.info(f"No sales for {f.describe()}. Orders come from `data/landing/shop/orders/`.")
+            else:
+                fig = px.bar(
+                    sales, x="month", y="revenue", color=dimension, title=f"Revenue by month and {label.lower()}",
+                    labels={"month": "Month", dimension: label},
+                )  # fmt: skip
+                st.plotly_chart(ui.money_axis(fig, title=f"Revenue ({ui.currency()})"), width="stretch")
+                fig = px.line(
+                    sales, x="month", y="revenue_change_previous_month", color=dimension, markers=True,
+                    title=f"Change of revenue against the previous month, by {label.lower()}",
+                    labels={"month": "Month", "revenue_change_previous_month": "Change against the previous month",
+                            dimension: label},
+                )  # fmt: skip
+                fig.update_yaxes(tickformat=".0%")
+                st.plotly_chart(fig, width="stretch")
+                ui.table(sales, f"sales by {dimension}")
 
-    st.subheader("Day by day")
-    filters.not_applying("rfm_segment", why="daily sales are not split by segment.")
-    daily = queries.sales_daily(f.start, f.end, f.sales_channel, f.country)
-    if not daily.empty:
-        fig = px.line(
-            daily, x="order_date", y=["revenue", "gross_margin"], title="Revenue and gross margin by day",
-            labels={"order_date": "Day", "value": "Amount", "variable": "Figure"},
-        )  # fmt: skip
-        st.plotly_chart(ui.money_axis(fig), width="stretch")
-        ui.table(daily, "sales by day")
+    if by_day.open:
+        with by_day:
+            filters.not_applying("rfm_segment", why="daily sales are not split by segment.")
+            daily = queries.sales_daily(f.start, f.end, f.sales_channel, f.country)
+            if daily.empty:
+                st.info(f"No sales for {f.describe()}. Orders come from `data/landing/shop/orders/`.")
+            else:
+                fig = px.line(
+                    daily, x="order_date", y=["revenue", "gross_margin"], title="Revenue and gross margin by day",
+                    labels={"order_date": "Day", "value": "Amount", "variable": "Figure"},
+                )  # fmt: skip
+                st.plotly_chart(ui.money_axis(fig), width="stretch")
+                ui.table(daily, "sales by day")
 
-    st.subheader("Products of a category")
-    filters.not_applying("rfm_segment", why="product sales are not split by segment.")
-    categories = queries.sales_over_time("category", f.start, f.end, f.sales_channel, f.country, None)
-    if not categories.empty:
-        names = sorted(categories["category"].unique())
-        category = st.selectbox("Category", names, key="performance_category")
-        products = queries.products_in_category(category, f.start, f.end, f.sales_channel, f.country)
-        fig = px.bar(
-            products.head(20), x="revenue", y="product_name", orientation="h",
-            title=f"Top products of {category} by revenue", labels={"product_name": "Product"},
-        )  # fmt: skip
-        fig.update_yaxes(autorange="reversed")
-        st.plotly_chart(ui.money_axis(fig, axis="x", title=f"Revenue ({ui.currency()})"), width="stretch")
-        ui.table(products, "products in category")
+    if in_category.open:
+        with in_category:
+            filters.not_applying("rfm_segment", why="product sales are not split by segment.")
+            categories = queries.sales_over_time("category", f.start, f.end, f.sales_channel, f.country, None)
+            if categories.empty:
+                st.info(f"No sales for {f.describe()}. Orders come from `data/landing/shop/orders/`.")
+            else:
+                names = sorted(categories["category"].unique())
+                category = st.selectbox("Category", names, key="performance_category")
+                products = queries.products_in_category(category, f.start, f.end, f.sales_channel, f.country)
+                fig = px.bar(
+                    products.head(20), x="revenue", y="product_name", orientation="h",
+                    title=f"Top products of {category} by revenue", labels={"product_name": "Product"},
+                )  # fmt: skip
+                fig.update_yaxes(autorange="reversed")
+                st.plotly_chart(
+                    ui.money_axis(fig, axis="x", title=f"Revenue ({ui.currency()})"), width="stretch"
+                )
+                ui.table(products, "products in category")
