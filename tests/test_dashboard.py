@@ -205,6 +205,58 @@ def test_performance_sales_follow_the_country_filter(published):
     assert shown["revenue"].sum() < sales["revenue"].sum()
 
 
+def open_tab(page: str, key: str, label: str, **filters):
+    """``page`` with its tab ``label`` open (tabs run only while open; their state is the widget ``key``)."""
+    at = open_page(page, **filters)
+    at.session_state[key] = label
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_performance_tabs_show_the_days_and_a_categorys_products(published):
+    """Day by day sums to the daily mart (and to one country's rows under its filter); Products of a
+    category lists the products of the first category in name order with the monthly mart's revenue."""
+    daily = mart(published, "select * from marts.performance__sales_daily")
+    at = open_tab("app_pages/performance.py", "performance_section", "Day by day")
+    shown = at.dataframe[0].value
+    assert len(at.dataframe) == 1  # the days' table alone
+    assert "order_date" in shown.columns
+    assert shown["revenue"].sum() == pytest.approx(daily["revenue"].sum())
+    assert shown["gross_margin"].sum() == pytest.approx(daily["gross_margin"].sum())
+    country = daily.groupby("country")["revenue"].sum().idxmax()
+    at = open_tab("app_pages/performance.py", "performance_section", "Day by day", filter_country=country)
+    assert at.dataframe[0].value["revenue"].sum() == pytest.approx(
+        daily.loc[daily["country"] == country, "revenue"].sum()
+    )
+    products = mart(published, "select * from marts.performance__products_monthly")
+    category = sorted(products["category"].unique())[0]
+    at = open_tab("app_pages/performance.py", "performance_section", "Products of a category")
+    assert at.selectbox(key="performance_category").value == category
+    listed = at.dataframe[0].value
+    want = products[products["category"] == category].groupby("product_id")["revenue"].sum()
+    assert listed["revenue"].sum() == pytest.approx(want.sum())
+    assert len(listed) == len(want)
+
+
+def test_product_tabs_show_bundles_wishes_and_first_purchases(published):
+    """Each of Product's other tabs shows its mart: every bundle, the wish-list ranking in rank order, and
+    the first categories by revenue per customer."""
+    bundles = mart(published, "select * from marts.product__bundles")
+    at = open_tab("app_pages/product.py", "product_section", "Bundles to offer")
+    if bundles.empty:
+        assert [i.value for i in at.info]
+    else:
+        assert len(at.dataframe[0].value) == len(bundles)
+    wanted = mart(published, "select * from marts.product__wishlist_ranking order by want_rank limit 100")
+    at = open_tab("app_pages/product.py", "product_section", "Wish-list ranking")
+    assert list(at.dataframe[0].value["product_id"]) == list(wanted["product_id"])
+    assert len(at.get("plotly_chart")) == 1
+    first = mart(published, "select * from marts.product__first_purchase_ltv where level = 'category'")
+    at = open_tab("app_pages/product.py", "product_section", "Value by first purchase")
+    assert sorted(at.dataframe[0].value["first_purchase"]) == sorted(first["first_purchase"])
+
+
 def test_prospecting_funnel_is_the_mart(published):
     acq = mart(published, "select * from marts.prospecting__acquisition_monthly")
     at = open_page("app_pages/prospecting.py")
