@@ -29,6 +29,10 @@ APP = DASHBOARDS / "app.py"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
+# The dashboard's script run has finished (Streamlit's own attribute on the app element).
+SCRIPT_DONE = """() => document.querySelector('[data-testid="stApp"]')
+    ?.getAttribute('data-test-script-state') === 'notRunning'"""
+
 # --- The masking rule -------------------------------------------------------------------------------
 
 
@@ -532,6 +536,9 @@ def test_a_browser_looks_a_customer_up_by_email_with_contacts_masked(published, 
             button = page.get_by_role("button", name="Download CSV")
             button.wait_for(timeout=60_000)
             expect(button).to_be_enabled(timeout=30_000)
+            # The page's script run has finished (on a busy machine the button is drawn before the run ends,
+            # and a click during the run can be lost with the rerun): click it as a user would, once done.
+            page.wait_for_function(SCRIPT_DONE, timeout=60_000, polling=50)
             assert not _leaks(_page_text(page), emails, phones)
             with page.expect_download(timeout=60_000) as download:
                 button.click()
