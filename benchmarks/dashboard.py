@@ -135,12 +135,10 @@ def one_round(browser, url: str, country: str) -> dict:
         # A page in sections (tabs that run only while open) opens on its first: time opening each other
         # section, then go back to the first so the next page starts as a user would find it.
         tabs = page.locator('[data-testid="stTabs"] [role="tab"]')
-        labels = [tabs.nth(i).inner_text() for i in range(tabs.count())]
-        for label in labels[1:]:
-            tab = page.get_by_role("tab", name=label, exact=True)
-            figures[title]["sections"][label] = timed(page, tab.click, title)
-        if labels[1:]:
-            timed(page, page.get_by_role("tab", name=labels[0], exact=True).click, title)
+        for i in range(1, tabs.count()):
+            figures[title]["sections"][tabs.nth(i).inner_text()] = timed(page, tabs.nth(i).click, title)
+        if tabs.count() > 1:
+            timed(page, tabs.first.click, title)
     page.close()
     return {"first_load": first, "pages": figures}
 

@@ -10,6 +10,12 @@ import streamlit as st
 DIMENSIONS = {"Category": "category", "Sales channel": "sales_channel", "Country": "country",
               "RFM segment": "rfm_segment"}  # fmt: skip
 
+
+def no_sales(chosen: filters.Filters) -> None:
+    """The notice for a section whose filters (``chosen``) match no sale, naming where orders come from."""
+    st.info(f"No sales for {chosen.describe()}. Orders come from `data/landing/shop/orders/`.")
+
+
 st.title("Performance")
 if queries.require("marts.performance__sales_monthly", "marts.performance__products_monthly"):
     f = filters.current()
@@ -30,7 +36,7 @@ if queries.require("marts.performance__sales_monthly", "marts.performance__produ
                 dimension, f.start, f.end, f.sales_channel, f.country, f.rfm_segment
             )
             if sales.empty:
-                st.info(f"No sales for {f.describe()}. Orders come from `data/landing/shop/orders/`.")
+                no_sales(f)
             else:
                 fig = px.bar(
                     sales, x="month", y="revenue", color=dimension, title=f"Revenue by month and {label.lower()}",
@@ -52,7 +58,7 @@ if queries.require("marts.performance__sales_monthly", "marts.performance__produ
             filters.not_applying("rfm_segment", why="daily sales are not split by segment.")
             daily = queries.sales_daily(f.start, f.end, f.sales_channel, f.country)
             if daily.empty:
-                st.info(f"No sales for {f.describe()}. Orders come from `data/landing/shop/orders/`.")
+                no_sales(f)
             else:
                 fig = px.line(
                     daily, x="order_date", y=["revenue", "gross_margin"], title="Revenue and gross margin by day",
@@ -66,7 +72,7 @@ if queries.require("marts.performance__sales_monthly", "marts.performance__produ
             filters.not_applying("rfm_segment", why="product sales are not split by segment.")
             categories = queries.sales_over_time("category", f.start, f.end, f.sales_channel, f.country, None)
             if categories.empty:
-                st.info(f"No sales for {f.describe()}. Orders come from `data/landing/shop/orders/`.")
+                no_sales(f)
             else:
                 names = sorted(categories["category"].unique())
                 category = st.selectbox("Category", names, key="performance_category")
