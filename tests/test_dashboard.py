@@ -65,6 +65,15 @@ def open_page(page: str, **filters):
     return at
 
 
+def open_tab(page: str, key: str, label: str, **filters):
+    """``page`` with its tab ``label`` open (tabs run only while open; their state is the widget ``key``)."""
+    at = open_page(page, **filters)
+    at.session_state[key] = label
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def metrics(at) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
@@ -161,12 +170,16 @@ def test_profiling_names_the_most_profitable_segment(published):
         published, "select * from marts.profiling__segment_movement where snapshot_month = ? "
         "order by customers desc limit 1", (month,)
     ).iloc[0]  # fmt: skip
+    at = open_tab("app_pages/profiling.py", "profiling_section", "Moves between segments")
     at.selectbox(key="move_from").set_value(moves["from_segment"]).run()
     at.selectbox(key="move_to").set_value(moves["to_segment"]).run()
-    assert len(at.dataframe[2].value) == moves["customers"]
+    assert len(at.dataframe[1].value) == moves["customers"]
     at = open_page("app_pages/profiling.py", filter_rfm_segment="loyal")
     assert list(at.dataframe[0].value["rfm_segment"]) == ["loyal"]
-    listed = at.dataframe[-1].value
+    at = open_tab(
+        "app_pages/profiling.py", "profiling_section", "Customers in a segment", filter_rfm_segment="loyal"
+    )
+    listed = at.dataframe[0].value
     assert len(listed) == int(seg.set_index("rfm_segment").loc["loyal", "customers"])
 
 
@@ -177,6 +190,7 @@ def test_persistency_cohorts_follow_the_date_range(published):
     month6 = cohorts[cohorts["months_since_first_order"] == 6].sort_values(
         "cumulative_revenue_per_customer", ascending=False
     )
+    at = open_tab("app_pages/persistency.py", "persistency_section", "Value per customer")
     assert metrics(at)["Cohort worth most by month 6"] == f"{month6['cohort_month'].iloc[0]:%Y-%m}"
     last = mart(published, "select max(order_date) as last from marts.fct_orders")["last"].iloc[0]
     late = (pd.Timestamp(last) - pd.Timedelta(days=200)).date()
@@ -194,6 +208,35 @@ def test_profitability_shows_the_pareto_share_and_the_losses(published):
     assert shown["Loss-making customers"] == f"{curve['loss_making_customers'].sum():,}"
 
 
+def test_the_other_tabs_of_persistency_profitability_and_value_show_their_marts(published):
+    """Each other tab lists its mart's rows: the repeat-purchase curve, the customers of the first profit
+    decile and the loss-makers, the acquisition channels, and the most valuable high-risk customers."""
+    repeat = mart(published, "select * from marts.persistency__repeat_purchase")
+    at = open_tab("app_pages/persistency.py", "persistency_section", "Repeat purchase")
+    assert sorted(at.dataframe[0].value["order_number"]) == sorted(repeat["order_number"])
+    assert len(at.get("plotly_chart")) == 2
+
+    profit = mart(published, "select * from marts.profitability__customers")
+    at = open_tab("app_pages/profitability.py", "profitability_section", "Customers by profit")
+    decile_1, losses = (frame.value for frame in at.dataframe)
+    assert set(decile_1["customer_id"]) == set(profit.loc[profit["profit_decile"] == 1, "customer_id"])
+    assert set(losses["customer_id"]) == set(profit.loc[profit["net_profit"] < 0, "customer_id"])
+    channels = mart(published, "select * from marts.profitability__acquisition_channels")
+    at = open_tab("app_pages/profitability.py", "profitability_section", "Acquisition channels")
+    assert len(at.dataframe[0].value) == len(channels)
+
+    high = mart(
+        published, "select customer_id from marts.customer_360 where churn_band = 'high' "
+        "order by clv_12m desc nulls last, customer_id limit 200"
+    )  # fmt: skip
+    at = open_tab("app_pages/value_churn.py", "value_churn_section", "Valuable customers at risk")
+    assert at.selectbox(key="risk_band").value == "high"
+    assert list(at.dataframe[0].value["customer_id"]) == list(high["customer_id"])
+    at = open_tab("app_pages/value_churn.py", "value_churn_section", "Spread of value")
+    assert len(at.get("plotly_chart")) == 2
+    assert not at.dataframe
+
+
 def test_performance_sales_follow_the_country_filter(published):
     sales = mart(published, "select * from marts.performance__sales_monthly")
     at = open_page("app_pages/performance.py")
@@ -203,15 +246,6 @@ def test_performance_sales_follow_the_country_filter(published):
     shown = at.dataframe[0].value
     assert shown["revenue"].sum() == pytest.approx(sales.loc[sales["country"] == country, "revenue"].sum())
     assert shown["revenue"].sum() < sales["revenue"].sum()
-
-
-def open_tab(page: str, key: str, label: str, **filters):
-    """``page`` with its tab ``label`` open (tabs run only while open; their state is the widget ``key``)."""
-    at = open_page(page, **filters)
-    at.session_state[key] = label
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def test_performance_tabs_show_the_days_and_a_categorys_products(published):

@@ -310,15 +310,31 @@ def _pages() -> list[str]:
     return list(dict.fromkeys(re.findall(r"[\"'](app_pages/[A-Za-z0-9_]+\.py)[\"']", APP.read_text())))
 
 
-def _on_page(page: str, timeout: int = 90):
+def _on_page(page: str, section: str | None = None, timeout: int = 90):
+    """The app on ``page``; on a page in sections (tabs that run only while open) with ``section`` open."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(APP), default_timeout=timeout)
     at.run()
     at.switch_page(page)
     at.run()
+    if section is not None:
+        at.session_state[_section_key(page)] = section
+        at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def _section_key(page: str) -> str:
+    """The widget key of a page's sections: ``<page file's stem>_section`` on every page that has them."""
+    return f"{Path(page).stem}_section"
+
+
+def _sections(at, page: str) -> list[str]:
+    """The labels of ``page``'s sections as ``at`` shows them (none for a page that is not in sections)."""
+    if _section_key(page) not in at.session_state:
+        return []
+    return [tab.label for tab in at.tabs]
 
 
 def _look_up(text: str):
@@ -346,10 +362,17 @@ def test_no_contact_in_clear_on_any_page_in_the_default_role(published):
     assert emails
     assert phones
     someone = _a_customer(published)
+    sections = 0
     for page in pages:
         at = _look_up(someone["email"]) if page.endswith("customer_lookup.py") else _on_page(page)
         leaks = _leaks(_rendered_text(at), emails, phones)
         assert not leaks, f"{page} shows contacts in clear: {leaks[:3]}"
+        # Every other section of a page in sections: it is drawn only when opened.
+        for label in _sections(at, page)[1:]:
+            leaks = _leaks(_rendered_text(_on_page(page, label)), emails, phones)
+            assert not leaks, f"{page}, section {label}: contacts in clear: {leaks[:3]}"
+            sections += 1
+    assert sections >= 12
     # The lookup did find them: the profile is there, with the masked address.
     at = _look_up(someone["email"])
     text = _rendered_text(at)
@@ -358,22 +381,19 @@ def test_no_contact_in_clear_on_any_page_in_the_default_role(published):
     assert f"{local[0]}***@{domain}" in text
 
 
-# Every selectbox that picks the customers behind a figure (a drill-down), per page. (Promotion's campaign box
-# shows labels of campaign ids, which AppTest cannot pick by index; its default campaign's customers are
-# checked by the test above.)
+# Every selectbox that picks the customers behind a figure (a drill-down), per page, with the section it is
+# in (None: the page is not in sections, or the first is). (Promotion's campaign box shows labels of campaign
+# ids, which AppTest cannot pick by index; its default campaign's customers are checked by the test above.)
 DRILL_DOWNS = {
-    "app_pages/overview.py": ["overview_drill"],
-    "app_pages/profiling.py": ["profiling_drill", "move_from"],
-    "app_pages/persistency.py": ["cohort_drill", "cohort_age"],
-    "app_pages/profitability.py": [None],  # the decile selectbox has no key: found by its label
-    "app_pages/value_churn.py": ["risk_band"],
+    "app_pages/overview.py": [("overview_drill", None)],
+    "app_pages/profiling.py": [
+        ("profiling_drill", "Customers in a segment"),
+        ("move_from", "Moves between segments"),
+    ],
+    "app_pages/persistency.py": [("cohort_drill", None), ("cohort_age", None)],
+    "app_pages/profitability.py": [("profit_decile", "Customers by profit")],
+    "app_pages/value_churn.py": [("risk_band", "Valuable customers at risk")],
 }
-
-
-def _drill_box(at, key):
-    if key is None:
-        return next(box for box in at.selectbox if "decile" in box.label.lower())
-    return at.selectbox(key=key)
 
 
 @pytest.mark.e2e
@@ -382,12 +402,12 @@ def test_drill_down_lists_mask_contacts_for_every_choice(published):
     their contacts masked, whatever the manager picks (up to three choices per drill-down)."""
     emails, phones = _contacts(published)
     walked = 0
-    for page, keys in DRILL_DOWNS.items():
-        for key in keys:
+    for page, boxes in DRILL_DOWNS.items():
+        for key, section in boxes:
             for index in range(3):
                 # A fresh page each time: choices of one box change the options of those after it.
-                at = _on_page(page)
-                box = _drill_box(at, key)
+                at = _on_page(page, section)
+                box = at.selectbox(key=key)
                 if index >= len(box.options):
                     break
                 box.select_index(index).run()
