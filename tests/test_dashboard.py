@@ -246,6 +246,13 @@ def test_performance_sales_follow_the_country_filter(published):
     shown = at.dataframe[0].value
     assert shown["revenue"].sum() == pytest.approx(sales.loc[sales["country"] == country, "revenue"].sum())
     assert shown["revenue"].sum() < sales["revenue"].sum()
+    # One chart at a time: revenue, or its change against the previous month (the same table under both).
+    assert ["Revenue by month" in chart.proto.spec for chart in at.get("plotly_chart")] == [True]
+    at.radio(key="performance_measure").set_value("Change against the previous month").run()
+    assert [
+        "Change of revenue against the previous month" in c.proto.spec for c in at.get("plotly_chart")
+    ] == [True]
+    assert at.dataframe[0].value["revenue"].sum() == pytest.approx(shown["revenue"].sum())
 
 
 def test_performance_tabs_show_the_days_and_a_categorys_products(published):

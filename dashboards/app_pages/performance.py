@@ -38,19 +38,25 @@ if queries.require("marts.performance__sales_monthly", "marts.performance__produ
             if sales.empty:
                 no_sales(f)
             else:
-                fig = px.bar(
-                    sales, x="month", y="revenue", color=dimension, title=f"Revenue by month and {label.lower()}",
-                    labels={"month": "Month", dimension: label},
-                )  # fmt: skip
-                st.plotly_chart(ui.money_axis(fig, title=f"Revenue ({ui.currency()})"), width="stretch")
-                fig = px.line(
-                    sales, x="month", y="revenue_change_previous_month", color=dimension, markers=True,
-                    title=f"Change of revenue against the previous month, by {label.lower()}",
-                    labels={"month": "Month", "revenue_change_previous_month": "Change against the previous month",
-                            dimension: label},
-                )  # fmt: skip
-                fig.update_yaxes(tickformat=".0%")
-                st.plotly_chart(fig, width="stretch")
+                # One chart at a time: the change chart draws a line per breakdown value, and the two together
+                # took a filter change past 1 s on 100,000 customers (benchmarks/README.md).
+                shown = st.radio("Show", ["Revenue", "Change against the previous month"], horizontal=True,
+                                 key="performance_measure")  # fmt: skip
+                if shown == "Revenue":
+                    fig = px.bar(
+                        sales, x="month", y="revenue", color=dimension, title=f"Revenue by month and {label.lower()}",
+                        labels={"month": "Month", dimension: label},
+                    )  # fmt: skip
+                    st.plotly_chart(ui.money_axis(fig, title=f"Revenue ({ui.currency()})"), width="stretch")
+                else:
+                    fig = px.line(
+                        sales, x="month", y="revenue_change_previous_month", color=dimension, markers=True,
+                        title=f"Change of revenue against the previous month, by {label.lower()}",
+                        labels={"month": "Month", "revenue_change_previous_month": "Change against the previous month",
+                                dimension: label},
+                    )  # fmt: skip
+                    fig.update_yaxes(tickformat=".0%")
+                    st.plotly_chart(fig, width="stretch")
                 ui.table(sales, f"sales by {dimension}")
 
     if by_day.open:
