@@ -1,0 +1,106 @@
+"""The churn building blocks at their edges, on examples worked out by hand: the horizon's last day, the
+default horizon, probabilities outside [0, 1], a single observation, equal band thresholds, nullable
+input, ties between candidate models, and the shape of what each function returns."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from orchestration.analytics.churn import (
+    calibration_table,
+    churn_bands,
+    churn_labels,
+    churn_metrics,
+    compare_churn_models,
+)
+
+
+def test_the_default_horizon_is_90_days_and_its_last_day_counts():
+    """Cutoff 31 March 2024 (read as that day): the horizon is 1 April to 29 June inclusive."""
+    orders = pd.DataFrame(
+        {
+            "customer": ["a", "a", "b", "b", "c", "d"],
+            "at": pd.to_datetime(
+                [
+                    "2024-01-10 09:00",
+                    "2024-06-29 23:00",  # day 90 after the cutoff: in the horizon, a is not churned
+                    "2024-01-10 09:00",
+                    "2024-06-30 00:30",  # day 91: too late, b is churned
+                    "2024-03-31 22:00",  # on the cutoff day: c is known, and buys nothing after
+                    "2024-04-01 08:00",  # d's first purchase is after the cutoff: not labelled
+                ]
+            ),
+        }
+    )
+    labels = churn_labels(orders, "customer", "at", "2024-03-31 15:00")
+    assert list(labels.columns) == ["customer", "churned"]
+    assert labels.set_index("customer")["churned"].to_dict() == {"a": 0, "b": 1, "c": 1}
+    assert pd.api.types.is_integer_dtype(labels["churned"])
+
+
+def test_probabilities_outside_zero_and_one_are_clipped():
+    # Clipped to 0 and 1, both predictions are exactly right: no Brier error, no calibration error.
+    metrics = churn_metrics([0, 1], [-0.5, 1.5])
+    assert metrics["brier"] == 0.0
+    assert metrics["ece"] == 0.0
+    assert metrics["auc"] == 1.0
+
+
+def test_metrics_of_a_single_observation_and_of_none():
+    # One churner scored 0.25: Brier (0.25 − 1)² = 0.5625, ECE |0.25 − 1| = 0.75, AUC undefined.
+    one = churn_metrics([1], [0.25])
+    assert one["brier"] == pytest.approx(0.5625)
+    assert one["ece"] == pytest.approx(0.75)
+    assert math.isnan(one["auc"])
+    assert one["base_rate"] == 1.0
+    assert one["n"] == 1
+    none = churn_metrics([], [])
+    assert math.isnan(none["brier"])
+    assert math.isnan(none["base_rate"])
+    assert none["n"] == 0
+
+
+def test_calibration_bins_are_integers_from_low_to_high_risk():
+    # Scores given highest first: the table still lists bin 1 (the lowest predictions) first.
+    table = calibration_table([1, 1, 0, 0], [0.9, 0.8, 0.2, 0.1], n_bins=2)
+    assert table["bin"].tolist() == [1, 2]
+    assert pd.api.types.is_integer_dtype(table["bin"])
+    np.testing.assert_allclose(table["mean_predicted"], [0.15, 0.85])
+    np.testing.assert_allclose(table["observed_rate"], [0.0, 1.0])
+    # A single score is the whole top bin: rank 1 of 1 is in bin ceil(1 · 10 / 1) = 10.
+    assert calibration_table([0], [0.3])["bin"].tolist() == [10]
+
+
+def test_equal_band_thresholds_leave_no_medium_band():
+    bands = churn_bands([0.49, 0.5, 0.51], thresholds=(0.5, 0.5))
+    assert bands.tolist() == ["low", "high", "high"]
+    assert bands.name == "churn_band"
+    with pytest.raises(ValueError, match=r"low <= high"):
+        churn_bands([0.1], thresholds=(0.7, 0.3))
+
+
+def test_bands_of_nullable_risks_keep_the_index_and_leave_missing_risks_unbanded():
+    risk = pd.Series([0.1, pd.NA, 0.8], index=["x", "y", "z"], dtype="Float64")
+    bands = churn_bands(risk)
+    assert bands.index.tolist() == ["x", "y", "z"]
+    assert bands["x"] == "low"
+    assert bands["z"] == "high"
+    assert pd.isna(bands["y"])
+
+
+def test_model_comparison_passes_the_bins_on_and_keeps_the_order_of_ties():
+    labels = [0, 0, 1, 0, 1, 1]
+    scores = [0.1, 0.4, 0.35, 0.8, 0.8, 0.9]
+    best, table = compare_churn_models(labels, {"first": scores, "second": list(scores)}, n_bins=2)
+    assert best == "first"
+    assert table["model"].tolist() == ["first", "second"]
+    assert list(table.columns) == ["model", "auc", "brier", "ece", "base_rate", "n"]
+    assert table.index.tolist() == [0, 1]
+    # Two bins of the hand-worked example of test_churn.py: ECE = (3 · 0.05 + 3 · 1/6) / 6.
+    assert table["ece"].tolist() == pytest.approx([(0.15 + 0.5) / 6] * 2)
+    with pytest.raises(ValueError, match="at least one candidate"):
+        compare_churn_models(labels, {})
