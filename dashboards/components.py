@@ -1,9 +1,12 @@
 """Building blocks the pages share: a table with its CSV download, a notice for an empty result, the
-number formats of metrics and chart axes, and the charts no Plotly Express function draws."""
+number formats of metrics and chart axes, a page's sections, and the charts no Plotly Express function
+draws."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from pathlib import Path
 
 import audit
 import pandas as pd
@@ -57,6 +60,26 @@ def table(frame: pd.DataFrame, name: str, *, empty: str | None = None, height: i
         key=f"download_{name}",
         on_click="ignore",
     )
+
+
+def section_key(page_file: str) -> str:
+    """The widget key of a page's sections: ``<page file's stem>_section`` (``profiling_section`` for
+    ``app_pages/profiling.py``). Its value is the open section's label, so a test or a link can open one."""
+    return f"{Path(page_file).stem}_section"
+
+
+def sections(page_file: str, parts: dict[str, Callable[[], None]]) -> None:
+    """The page's sections as tabs, labelled by ``parts``' keys, running only the open one's function.
+
+    Every Plotly chart costs the browser a few tenths of a second to draw, so opening a page or changing a
+    filter draws one section, not all of them (benchmarks/README.md). A tab created with
+    ``on_change="rerun"`` knows whether it is open; the others' functions are not called at all.
+    """
+    tabs = st.tabs(list(parts), key=section_key(page_file), on_change="rerun")
+    for tab, draw in zip(tabs, parts.values(), strict=True):
+        if tab.open:
+            with tab:
+                draw()
 
 
 def _missing(value) -> bool:

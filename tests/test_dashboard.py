@@ -65,10 +65,12 @@ def open_page(page: str, **filters):
     return at
 
 
-def open_tab(page: str, key: str, label: str, **filters):
-    """``page`` with its tab ``label`` open (tabs run only while open; their state is the widget ``key``)."""
+def open_tab(page: str, label: str, **filters):
+    """``page`` with its section (a tab that runs only while open) ``label`` open."""
+    import components
+
     at = open_page(page, **filters)
-    at.session_state[key] = label
+    at.session_state[components.section_key(page)] = label
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -170,15 +172,13 @@ def test_profiling_names_the_most_profitable_segment(published):
         published, "select * from marts.profiling__segment_movement where snapshot_month = ? "
         "order by customers desc limit 1", (month,)
     ).iloc[0]  # fmt: skip
-    at = open_tab("app_pages/profiling.py", "profiling_section", "Moves between segments")
+    at = open_tab("app_pages/profiling.py", "Moves between segments")
     at.selectbox(key="move_from").set_value(moves["from_segment"]).run()
     at.selectbox(key="move_to").set_value(moves["to_segment"]).run()
     assert len(at.dataframe[1].value) == moves["customers"]
     at = open_page("app_pages/profiling.py", filter_rfm_segment="loyal")
     assert list(at.dataframe[0].value["rfm_segment"]) == ["loyal"]
-    at = open_tab(
-        "app_pages/profiling.py", "profiling_section", "Customers in a segment", filter_rfm_segment="loyal"
-    )
+    at = open_tab("app_pages/profiling.py", "Customers in a segment", filter_rfm_segment="loyal")
     listed = at.dataframe[0].value
     assert len(listed) == int(seg.set_index("rfm_segment").loc["loyal", "customers"])
 
@@ -190,7 +190,7 @@ def test_persistency_cohorts_follow_the_date_range(published):
     month6 = cohorts[cohorts["months_since_first_order"] == 6].sort_values(
         "cumulative_revenue_per_customer", ascending=False
     )
-    at = open_tab("app_pages/persistency.py", "persistency_section", "Value per customer")
+    at = open_tab("app_pages/persistency.py", "Value per customer")
     assert metrics(at)["Cohort worth most by month 6"] == f"{month6['cohort_month'].iloc[0]:%Y-%m}"
     last = mart(published, "select max(order_date) as last from marts.fct_orders")["last"].iloc[0]
     late = (pd.Timestamp(last) - pd.Timedelta(days=200)).date()
@@ -212,27 +212,27 @@ def test_the_other_tabs_of_persistency_profitability_and_value_show_their_marts(
     """Each other tab lists its mart's rows: the repeat-purchase curve, the customers of the first profit
     decile and the loss-makers, the acquisition channels, and the most valuable high-risk customers."""
     repeat = mart(published, "select * from marts.persistency__repeat_purchase")
-    at = open_tab("app_pages/persistency.py", "persistency_section", "Repeat purchase")
+    at = open_tab("app_pages/persistency.py", "Repeat purchase")
     assert sorted(at.dataframe[0].value["order_number"]) == sorted(repeat["order_number"])
     assert len(at.get("plotly_chart")) == 2
 
     profit = mart(published, "select * from marts.profitability__customers")
-    at = open_tab("app_pages/profitability.py", "profitability_section", "Customers by profit")
+    at = open_tab("app_pages/profitability.py", "Customers by profit")
     decile_1, losses = (frame.value for frame in at.dataframe)
     assert set(decile_1["customer_id"]) == set(profit.loc[profit["profit_decile"] == 1, "customer_id"])
     assert set(losses["customer_id"]) == set(profit.loc[profit["net_profit"] < 0, "customer_id"])
     channels = mart(published, "select * from marts.profitability__acquisition_channels")
-    at = open_tab("app_pages/profitability.py", "profitability_section", "Acquisition channels")
+    at = open_tab("app_pages/profitability.py", "Acquisition channels")
     assert len(at.dataframe[0].value) == len(channels)
 
     high = mart(
         published, "select customer_id from marts.customer_360 where churn_band = 'high' "
         "order by clv_12m desc nulls last, customer_id limit 200"
     )  # fmt: skip
-    at = open_tab("app_pages/value_churn.py", "value_churn_section", "Valuable customers at risk")
+    at = open_tab("app_pages/value_churn.py", "Valuable customers at risk")
     assert at.selectbox(key="risk_band").value == "high"
     assert list(at.dataframe[0].value["customer_id"]) == list(high["customer_id"])
-    at = open_tab("app_pages/value_churn.py", "value_churn_section", "Spread of value")
+    at = open_tab("app_pages/value_churn.py", "Spread of value")
     assert len(at.get("plotly_chart")) == 2
     assert not at.dataframe
 
@@ -259,20 +259,20 @@ def test_performance_tabs_show_the_days_and_a_categorys_products(published):
     """Day by day sums to the daily mart (and to one country's rows under its filter); Products of a
     category lists the products of the first category in name order with the monthly mart's revenue."""
     daily = mart(published, "select * from marts.performance__sales_daily")
-    at = open_tab("app_pages/performance.py", "performance_section", "Day by day")
+    at = open_tab("app_pages/performance.py", "Day by day")
     shown = at.dataframe[0].value
     assert len(at.dataframe) == 1  # the days' table alone
     assert "order_date" in shown.columns
     assert shown["revenue"].sum() == pytest.approx(daily["revenue"].sum())
     assert shown["gross_margin"].sum() == pytest.approx(daily["gross_margin"].sum())
     country = daily.groupby("country")["revenue"].sum().idxmax()
-    at = open_tab("app_pages/performance.py", "performance_section", "Day by day", filter_country=country)
+    at = open_tab("app_pages/performance.py", "Day by day", filter_country=country)
     assert at.dataframe[0].value["revenue"].sum() == pytest.approx(
         daily.loc[daily["country"] == country, "revenue"].sum()
     )
     products = mart(published, "select * from marts.performance__products_monthly")
     category = sorted(products["category"].unique())[0]
-    at = open_tab("app_pages/performance.py", "performance_section", "Products of a category")
+    at = open_tab("app_pages/performance.py", "Products of a category")
     assert at.selectbox(key="performance_category").value == category
     listed = at.dataframe[0].value
     want = products[products["category"] == category].groupby("product_id")["revenue"].sum()
@@ -284,17 +284,17 @@ def test_product_tabs_show_bundles_wishes_and_first_purchases(published):
     """Each of Product's other tabs shows its mart: every bundle, the wish-list ranking in rank order, and
     the first categories by revenue per customer."""
     bundles = mart(published, "select * from marts.product__bundles")
-    at = open_tab("app_pages/product.py", "product_section", "Bundles to offer")
+    at = open_tab("app_pages/product.py", "Bundles to offer")
     if bundles.empty:
         assert [i.value for i in at.info]
     else:
         assert len(at.dataframe[0].value) == len(bundles)
     wanted = mart(published, "select * from marts.product__wishlist_ranking order by want_rank limit 100")
-    at = open_tab("app_pages/product.py", "product_section", "Wish-list ranking")
+    at = open_tab("app_pages/product.py", "Wish-list ranking")
     assert list(at.dataframe[0].value["product_id"]) == list(wanted["product_id"])
     assert len(at.get("plotly_chart")) == 1
     first = mart(published, "select * from marts.product__first_purchase_ltv where level = 'category'")
-    at = open_tab("app_pages/product.py", "product_section", "Value by first purchase")
+    at = open_tab("app_pages/product.py", "Value by first purchase")
     assert sorted(at.dataframe[0].value["first_purchase"]) == sorted(first["first_purchase"])
 
 

@@ -312,6 +312,7 @@ def _pages() -> list[str]:
 
 def _on_page(page: str, section: str | None = None, timeout: int = 90):
     """The app on ``page``; on a page in sections (tabs that run only while open) with ``section`` open."""
+    import components
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(APP), default_timeout=timeout)
@@ -319,20 +320,17 @@ def _on_page(page: str, section: str | None = None, timeout: int = 90):
     at.switch_page(page)
     at.run()
     if section is not None:
-        at.session_state[_section_key(page)] = section
+        at.session_state[components.section_key(page)] = section
         at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
 
-def _section_key(page: str) -> str:
-    """The widget key of a page's sections: ``<page file's stem>_section`` on every page that has them."""
-    return f"{Path(page).stem}_section"
-
-
 def _sections(at, page: str) -> list[str]:
     """The labels of ``page``'s sections as ``at`` shows them (none for a page that is not in sections)."""
-    if _section_key(page) not in at.session_state:
+    import components
+
+    if components.section_key(page) not in at.session_state:
         return []
     return [tab.label for tab in at.tabs]
 

@@ -98,14 +98,8 @@ if queries.require("marts.persistency__cohort_retention", "marts.persistency__re
     filters.not_applying(
         "sales_channel", "country", "rfm_segment", why="cohorts hold every customer of their first month."
     )
-    # Sections are tabs that run only while open (see Performance): one section's charts are drawn.
-    retention_tab, value_tab, repeat_tab = st.tabs(
-        ["Retention", "Value per customer", "Repeat purchase"], key="persistency_section", on_change="rerun"
-    )
-    for tab, section in ((retention_tab, cohort_retention), (value_tab, cohort_value)):
-        if tab.open:
-            with tab:
-                cohorts_in_range(f, section)
-    if repeat_tab.open:
-        with repeat_tab:
-            repeat_purchase()
+    ui.sections(__file__, {
+        "Retention": lambda: cohorts_in_range(f, cohort_retention),
+        "Value per customer": lambda: cohorts_in_range(f, cohort_value),
+        "Repeat purchase": repeat_purchase,
+    })  # fmt: skip

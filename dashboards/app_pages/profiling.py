@@ -85,17 +85,8 @@ if queries.require("marts.profiling__segments", "marts.profiling__segment_moveme
         st.info("No segments yet: they come from orders in `data/landing/shop/orders/` (run `ecrm run`).")
     else:
         buyers = seg[seg["rfm_segment"] != "prospect"]
-        # Sections are tabs that run only while open (see Performance): one section's charts are drawn.
-        segments, moves_tab, members = st.tabs(
-            ["Segments", "Moves between segments", "Customers in a segment"],
-            key="profiling_section", on_change="rerun",
-        )  # fmt: skip
-        if segments.open:
-            with segments:
-                segment_overview(seg, buyers, f)
-        if moves_tab.open:
-            with moves_tab:
-                segment_moves(f)
-        if members.open:
-            with members:
-                segment_members(buyers, f)
+        ui.sections(__file__, {
+            "Segments": lambda: segment_overview(seg, buyers, f),
+            "Moves between segments": lambda: segment_moves(f),
+            "Customers in a segment": lambda: segment_members(buyers, f),
+        })  # fmt: skip

@@ -3,14 +3,17 @@ channels with their CAC, LTV:CAC and payback."""
 
 import components as ui
 import filters
-import pandas as pd
 import plotly.express as px
 import queries
 import streamlit as st
 
 
-def profit_concentration(curve: pd.DataFrame) -> None:
+def profit_concentration() -> None:
     """The top tenth's share of profit, the loss-makers, the Pareto curve and the profit deciles."""
+    curve = queries.pareto()
+    if curve.empty:
+        st.info("No customer profit yet: it comes from orders in `data/landing/shop/orders/`.")
+        return
     top10 = curve[curve["percentile"] == 10]
     c = st.columns(3)
     if not top10.empty:
@@ -102,21 +105,8 @@ if queries.require(
         why="the Pareto curve and deciles rank every customer's profit to date (the lists of customers "
         "honour country and segment, the acquisition channels the date range).",
     )  # fmt: skip
-    # Sections are tabs that run only while open (see Performance): one section's charts are drawn.
-    concentration, customers, channels_tab = st.tabs(
-        ["Profit concentration", "Customers by profit", "Acquisition channels"],
-        key="profitability_section", on_change="rerun",
-    )  # fmt: skip
-    if concentration.open:
-        with concentration:
-            curve = queries.pareto()
-            if curve.empty:
-                st.info("No customer profit yet: it comes from orders in `data/landing/shop/orders/`.")
-            else:
-                profit_concentration(curve)
-    if customers.open:
-        with customers:
-            profit_customers(f)
-    if channels_tab.open:
-        with channels_tab:
-            acquisition_channels(f)
+    ui.sections(__file__, {
+        "Profit concentration": profit_concentration,
+        "Customers by profit": lambda: profit_customers(f),
+        "Acquisition channels": lambda: acquisition_channels(f),
+    })  # fmt: skip

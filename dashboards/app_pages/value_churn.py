@@ -71,8 +71,18 @@ def customers_at_risk(f: filters.Filters) -> None:
     ui.table(at_risk, "customers at risk", empty="No scored customer in this band for the filters.")
 
 
+def on_bands(f: filters.Filters, section) -> None:
+    """``section`` drawn on the churn bands of the filters' buyers, or a notice if there is none."""
+    bands = queries.churn_bands(f.country, f.rfm_segment)
+    if bands.empty:
+        st.info("No buyers for the filters: predictions come from orders in `data/landing/shop/orders/`.")
+        return
+    section(bands)
+
+
 def model_quality() -> None:
     """The models' holdout: predicted against actual purchases, and the churn models' calibration."""
+    st.caption("Measured on a holdout: the last months of history, hidden from the models while they fit.")
     holdout = queries.holdout_by_frequency()
     calibration = queries.calibration()
     if holdout.empty and calibration.empty:
@@ -108,27 +118,9 @@ if queries.require(
     filters.not_applying(
         "dates", "sales_channel", why="predictions are per customer, as of the last order loaded."
     )
-    # Sections are tabs that run only while open (see Performance): one section's charts are drawn.
-    bands_tab, spread_tab, risk_tab, quality_tab = st.tabs(
-        ["Churn bands", "Spread of value", "Valuable customers at risk", "How good the models are"],
-        key="value_churn_section", on_change="rerun",
-    )  # fmt: skip
-    for tab, section in ((bands_tab, churn_bands), (spread_tab, lambda bands: value_spread(bands, f))):
-        if tab.open:
-            with tab:
-                bands = queries.churn_bands(f.country, f.rfm_segment)
-                if bands.empty:
-                    st.info(
-                        "No buyers for the filters: predictions come from orders in `data/landing/shop/orders/`."
-                    )
-                else:
-                    section(bands)
-    if risk_tab.open:
-        with risk_tab:
-            customers_at_risk(f)
-    if quality_tab.open:
-        with quality_tab:
-            st.caption(
-                "Measured on a holdout: the last months of history, hidden from the models while they fit."
-            )
-            model_quality()
+    ui.sections(__file__, {
+        "Churn bands": lambda: on_bands(f, churn_bands),
+        "Spread of value": lambda: on_bands(f, lambda bands: value_spread(bands, f)),
+        "Valuable customers at risk": lambda: customers_at_risk(f),
+        "How good the models are": model_quality,
+    })  # fmt: skip
