@@ -7,7 +7,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test install install-dev browser lint bench bench-all clean mutation
+.PHONY: demo test install install-dev browser java lint bench bench-all clean mutation
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -17,8 +17,9 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install --quiet -c constraints.txt -e .
 
+# The tests build on DuckDB and on Spark, so the development install has the spark extra too.
 install-dev: $(BIN)/python
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,spark]"
 
 # Debian's Chromium for the dashboard's browser test (a browser download never works offline).
 browser:
@@ -26,13 +27,19 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium not found: the browser test will be skipped (install Debian's chromium)"; fi; }
 
+# A Java runtime from Debian's packages for PySpark (the Spark build and its tests).
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+	  else echo "java not found: the Spark tests will be skipped (install Debian's openjdk-17-jre-headless)"; fi; }
+
 demo: install
 	$(BIN)/ecrm demo --customers 10000
 
 # Two workers (see tests/conftest.py): the tests that build pipelines of their own on one, everything sharing
 # the session's pipelines on the other. dbt parses the project once first, so the workers never both write
 # its manifest.
-test: install-dev browser
+test: install-dev browser java
 	$(BIN)/python -c "import orchestration.assets.dbt"
 	$(BIN)/python -m pytest -n 2
 

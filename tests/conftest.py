@@ -27,6 +27,7 @@ OWN_PIPELINE_MODULES = frozenset(
         "test_forget.py",
         "test_import_olist.py",
         "test_imported_pipelines.py",
+        "test_portable_macros.py",
     }
 )
 

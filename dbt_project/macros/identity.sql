@@ -12,10 +12,10 @@
     (
         {{ email }} in ('test@test.com', 'noemail@example.com', 'none@none.com', 'no@email.com',
                         'na@na.com', 'x@x.com', 'a@a.com', 'email@email.com', 'info@example.com')
-        or split_part({{ email }}, '@', 1) in ('test', 'noemail', 'no-email', 'no.email', 'none', 'noreply',
+        or {{ split_piece(email, "'@'", 1) }} in ('test', 'noemail', 'no-email', 'no.email', 'none', 'noreply',
                                                'no-reply', 'donotreply', 'dummy', 'fake', 'null', 'unknown',
                                                'keine', 'nomail', 'no', 'na', 'xxx', 'asdf')
-        or split_part({{ email }}, '@', 2) in ('example.com', 'example.org', 'example.net', 'test.com',
+        or {{ split_piece(email, "'@'", 2) }} in ('example.com', 'example.org', 'example.net', 'test.com',
                                                'test.de', 'none.com', 'noemail.com', 'nomail.com',
                                                'mailinator.com', 'invalid')
     )
@@ -43,15 +43,15 @@
     (Meyer/Meier/Maier-like variants). Jaro-Winkler (Winkler 1990, "String comparator metrics and enhanced
     decision rules in the Fellegi-Sunter model of record linkage") is the comparator record linkage uses for
     short names; the edit distance covers the very short names where one slip costs too much similarity.
-    jaro_winkler_similarity and damerau_levenshtein are DuckDB's; another engine needs equivalents.
+    within_one_edit and jaro_winkler are in macros/portable.sql (Spark has neither built in).
 #}
 {% macro names_similar(a, b) -%}
     (
         {{ a }} = {{ b }}
         or (length({{ a }}) = 1 and left({{ b }}, 1) = {{ a }})
         or (length({{ b }}) = 1 and left({{ a }}, 1) = {{ b }})
-        or damerau_levenshtein({{ a }}, {{ b }}) <= 1
-        or jaro_winkler_similarity({{ a }}, {{ b }}) >= {{ var('identity_name_similarity') }}
+        or {{ within_one_edit(a, b) }}
+        or {{ jaro_winkler(a, b) }} >= {{ var('identity_name_similarity') }}
     )
 {%- endmacro %}
 

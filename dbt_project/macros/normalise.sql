@@ -1,8 +1,7 @@
 {#
     Normalisation of values typed by people (e-mails, names, phones) and of time stamps. Used by staging so
-    that every later layer compares like with like. DuckDB functions (regexp_replace with the 'g' flag,
-    strip_accents) are used here, in staging only, and are kept inside these macros so another engine needs
-    one new implementation per macro, not edits across models.
+    that every later layer compares like with like. What differs between DuckDB and Spark (white space, accents,
+    time zones) is in macros/portable.sql.
 #}
 
 {# Trimmed, lower-cased e-mail; empty strings become null. The contract already checked the syntax. #}
@@ -12,7 +11,7 @@
 
 {# A name as typed, with outer spaces removed and inner runs of white space collapsed to one space. #}
 {% macro normalise_name(column) -%}
-    nullif(regexp_replace(trim({{ column }}), '\s+', ' ', 'g'), '')
+    nullif({{ collapse_whitespace('trim(' ~ column ~ ')') }}, '')
 {%- endmacro %}
 
 {#
@@ -20,15 +19,7 @@
     letter removed (hyphens, apostrophes, spaces: "De Luca" = "deluca"). Used for matching only, never shown.
 #}
 {% macro name_key(column) -%}
-    nullif(regexp_replace(lower(strip_accents(trim({{ column }}))), '[^a-z]', '', 'g'), '')
-{%- endmacro %}
-
-{#
-    A time stamp with zone as a UTC time stamp without zone. Every `_at` column downstream is UTC, so a
-    reader never depends on its session's time zone.
-#}
-{% macro to_utc(column) -%}
-    cast(({{ column }}) at time zone 'UTC' as timestamp)
+    nullif({{ ascii_letters_only('lower(' ~ fold_accents('trim(' ~ column ~ ')') ~ ')') }}, '')
 {%- endmacro %}
 
 {#

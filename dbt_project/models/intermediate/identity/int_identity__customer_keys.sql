@@ -1,9 +1,9 @@
 -- One row per identity node (every source record, and every e-mail that links records) with the unified
 -- customer_id of its connected component.
 --
--- Core records (CRM, shop accounts, guest e-mails) are grouped by a recursive walk over the used core edges:
--- each node reaches every node of its component, and the smallest reachable key names the component.
--- The walk's work grows with the square of a component's size; the guards in int_identity__edges keep
+-- Core records (CRM, shop accounts, guest e-mails) are grouped into the connected components of the used core
+-- edges (connected_components): the smallest key of a component names it.
+-- On DuckDB the walk's work grows with the square of a component's size; the guards in int_identity__edges keep
 -- components small (a test warns above `identity_max_component_size`), and on 4 million nodes it takes
 -- seconds. Browsers (web anonymous ids) are leaves: they are attached afterwards, so the millions of them
 -- never enter the walk, and a browser linked to two different customers (a shared computer) joins neither.
@@ -138,31 +138,9 @@ adjacency as (
 
 core_components as (
 
-    -- (node, root): root reaches node. UNION (not UNION ALL) drops pairs already found, so the walk stops
-    -- once no new pair appears, whatever the component's diameter. The recursive CTE is nested here
-    -- rather than at the top of the model so that dbt can prepend its own CTEs (unit-test fixtures).
-    with recursive walk (node_key, root_key) as (
-
-        select
-            node_key,
-            node_key as root_key
-        from core_nodes
-
-        union
-
-        select
-            adjacency.neighbour_key,
-            walk.root_key
-        from walk
-        inner join adjacency on walk.node_key = adjacency.node_key
-
-    )
-
-    select
-        node_key,
-        min(root_key) as component_key
-    from walk
-    group by node_key
+    -- (node, smallest key of its component): a recursive walk on DuckDB, rounds of propagation on Spark
+    -- (macros/portable.sql).
+    {{ connected_components('core_nodes', 'adjacency') }}
 
 ),
 
@@ -251,7 +229,7 @@ matched_rules as (
 
     select
         node_key,
-        {{ dbt.listagg('rule', "', '", 'order by rule') }} as rules
+        {{ ordered_string_agg('rule', "', '", 'rule') }} as rules
     from node_rules
     group by node_key
 
@@ -272,7 +250,7 @@ final as (
 
     select
         nodes.node_key,
-        {{ dbt.split_part('nodes.node_key', "':'", 1) }} as node_type,
+        {{ split_piece('nodes.node_key', "':'", 1) }} as node_type,
         records.source,
         records.source_id,
         nodes.component_key,

@@ -220,10 +220,10 @@ recommendations as (
 
     select
         recommendations.customer_id,
-        {{ dbt.listagg('recommendations.product_id', "', '", 'order by recommendations.recommendation_rank') }}
+        {{ ordered_string_agg('recommendations.product_id', "', '", 'recommendations.recommendation_rank') }}
             as recommended_product_ids,
-        {{ dbt.listagg('coalesce(products.product_name, recommendations.product_id)', "', '",
-                       'order by recommendations.recommendation_rank') }} as recommended_products
+        {{ ordered_string_agg('coalesce(products.product_name, recommendations.product_id)', "', '",
+                                'recommendations.recommendation_rank') }} as recommended_products
     from {{ ref('stg_ml__recommendations') }} as recommendations
     left join {{ ref('dim_products') }} as products on recommendations.product_id = products.product_id
     where recommendations.recommendation_rank <= {{ var('recommendations_in_360') }}

@@ -1,5 +1,5 @@
 -- Product: the association rules of the basket model with product names, ranked by lift within each level.
--- Rule sides hold items joined by ' | '; they are split with the cross-database split_part, one position
+-- Rule sides hold items joined by ' | '; they are split with split_piece (macros/portable.sql), one position
 -- at a time up to the longest side, so the names come back in the same order.
 with
 
@@ -50,7 +50,7 @@ items as (
         sides.rule_id,
         sides.side,
         positions.position,
-        trim({{ dbt.split_part('sides.items', "'|'", 'positions.position') }}) as item,
+        trim({{ split_piece('sides.items', "'|'", 'positions.position') }}) as item,
         sides.rule_level
     from sides
     inner join positions
@@ -63,10 +63,10 @@ named as (
     select
         items.rule_id,
         items.side,
-        {{ dbt.listagg(
+        {{ ordered_string_agg(
             "case when items.rule_level = 'product' then coalesce(products.product_name, items.item)
                   else items.item end",
-            "' | '", 'order by items.position') }} as names
+            "' | '", 'items.position') }} as names
     from items
     left join products on items.item = products.product_id
     group by items.rule_id, items.side
