@@ -17,7 +17,7 @@ ML_TABLES = {
         customer_id varchar, frequency double, recency double, "T" double, monetary_value double,
         probability_alive double, expected_purchases_30d double, expected_purchases_90d double,
         expected_purchases_365d double, expected_order_value double, clv_12m double, clv_margin_12m double,
-        churn_risk double, churn_band varchar, churn_model varchar, expected_next_order_date date,
+        churn_risk double, churn_model varchar, expected_next_order_date date,
         predicted_at timestamptz,
         expected_purchases_90d_low double, expected_purchases_90d_high double, clv_12m_low double,
         clv_12m_high double, clv_3m double, clv_36m double, clv_annual_discount_rate double,

@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
@@ -75,6 +75,17 @@ def run_dbt(pipeline: Pipeline, *args: str) -> None:
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         pytest.fail(f"dbt {' '.join(args)} failed:\n{done.stdout[-6000:]}\n{done.stderr[-2000:]}")
+
+
+def private_copy(pipeline: Pipeline, folder: Path) -> Pipeline:
+    """The session's built warehouse and dbt target copied to ``folder``, for a test that writes: the shared
+    warehouse stays as built whatever order the tests run in."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(pipeline.warehouse, folder / pipeline.warehouse.name)
+    shutil.copytree(pipeline.target, folder / "dbt_target")
+    return replace(
+        pipeline, root=folder, warehouse=folder / pipeline.warehouse.name, target=folder / "dbt_target"
+    )
 
 
 def built_pipeline(

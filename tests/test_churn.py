@@ -12,7 +12,6 @@ from scipy.stats import rankdata
 from orchestration.analytics.churn import (
     RFM_FEATURES,
     calibration_table,
-    churn_bands,
     churn_labels,
     churn_metrics,
     compare_churn_models,
@@ -71,17 +70,6 @@ def test_rfm_features_at_a_cutoff(orders):
     assert a["mean_days_between_orders"] == 60
     assert math.isnan(features.loc["c", "mean_days_between_orders"])
     assert "d" not in features.index  # not a customer yet at the cutoff
-
-
-def test_churn_bands_edges():
-    bands = churn_bands(pd.Series([0.0, 0.29, 0.3, 0.69, 0.7, 1.0, np.nan], index=list("abcdefg")))
-    assert bands.iloc[:6].tolist() == ["low", "low", "medium", "medium", "high", "high"]
-    assert pd.isna(bands.iloc[6])
-    assert bands.cat.ordered
-    assert list(bands.index) == list("abcdefg")
-    assert churn_bands([0.1, 0.5], thresholds=(0.05, 0.2)).tolist() == ["medium", "high"]
-    with pytest.raises(ValueError, match="low <= high"):
-        churn_bands([0.5], thresholds=(0.7, 0.3))
 
 
 def _pairwise_auc(labels, scores) -> float:
@@ -254,9 +242,10 @@ def test_engagement_features_let_the_classifier_win():
     # (the bands are relative to each customer's rhythm: measured 72 % and 81 %; banding the absolute
     # risk put 97 % of the gone but also 68 % of the alive in "high").
     scored = predictions.set_index("customer_id").join(truth[["alive"]])
-    assert (scored.loc[~scored["alive"], "churn_band"] == "high").mean() > 0.65
-    assert (scored.loc[scored["alive"], "churn_band"] == "high").mean() < 0.1
-    assert (scored.loc[scored["alive"], "churn_band"] == "low").mean() > 0.75
+    # (The bands are cut in dbt at 0.3 and 0.7 of churn_risk_relative, var churn_band_thresholds.)
+    assert (scored.loc[~scored["alive"], "churn_risk_relative"] >= 0.7).mean() > 0.65
+    assert (scored.loc[scored["alive"], "churn_risk_relative"] >= 0.7).mean() < 0.1
+    assert (scored.loc[scored["alive"], "churn_risk_relative"] < 0.3).mean() > 0.75
     assert any(m.startswith("Churn risk = classifier") for m in messages)
 
 

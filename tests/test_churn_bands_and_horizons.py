@@ -3,10 +3,11 @@ items 4 and 5): checked against the generator's truth of who dropped out, and ag
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from pipeline_fixtures import Pipeline, built_pipeline, query
+from pipeline_fixtures import Pipeline, built_pipeline, private_copy, query, run_dbt
 from sklearn.metrics import roc_auc_score
 from support.scoring import customer_persons
 
@@ -16,6 +17,7 @@ from orchestration.analytics.customer_models import (
     monthly_discount_rate,
     predict_customers,
 )
+from orchestration.warehouse import replace_table
 
 
 @pytest.fixture(scope="module")
@@ -32,14 +34,21 @@ def _predict(pipeline: Pipeline, **options) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def scored(pipeline: Pipeline) -> pd.DataFrame:
-    """The pipeline's predictions with each customer's true state at the end: alive or dropped out."""
+def scored(pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    """The pipeline's predictions with each customer's true state at the end (alive or dropped out) and the
+    band dbt gives each (``warehouse_churn_band``) once they are written to a copy of the warehouse."""
     predictions = _predict(pipeline)
+    own = private_copy(pipeline, tmp_path_factory.mktemp("bands"))
+    with duckdb.connect(str(own.warehouse)) as con:
+        replace_table(con, "ml", "customer_predictions", predictions.reset_index())
+    run_dbt(own, "build", "--select", "stg_ml__customer_predictions", "customer_360")
+    bands = query(own, "select customer_id, churn_band, churn_risk_relative from marts.customer_360")
     identity = query(pipeline, "select source, source_id, customer_id from marts.customer_identity_map")
     person_of = customer_persons(identity, pd.read_csv(pipeline.truth / "identity.csv", dtype=str))
     persons = pd.read_csv(pipeline.truth / "persons.csv", dtype={"person_id": str}).set_index("person_id")
     alive = persons["is_alive_at_end"].astype(str).str.lower().eq("true")
     predictions["alive"] = predictions.index.map(person_of).map(alive)
+    predictions = predictions.join(bands.set_index("customer_id").add_prefix("warehouse_"))
     return predictions.dropna(subset=["alive"])
 
 
@@ -64,7 +73,7 @@ def test_relative_risk_singles_out_the_customers_who_really_left(scored: pd.Data
     assert relative >= 0.75
     assert relative >= absolute + 0.05
 
-    bands = scored.groupby("churn_band", observed=True)["alive"].agg(["size", "mean"])
+    bands = scored.groupby("warehouse_churn_band")["alive"].agg(["size", "mean"])
     print(bands)
     # "high" is mostly people who left; "low" mostly people still buying.
     assert bands.loc["high", "mean"] <= 0.5
@@ -74,11 +83,15 @@ def test_relative_risk_singles_out_the_customers_who_really_left(scored: pd.Data
     assert bands.loc["high", "size"] <= 0.6 * len(scored)
 
 
-def test_bands_cut_the_relative_risk_at_0_3_and_0_7(scored: pd.DataFrame) -> None:
-    risk = scored["churn_risk_relative"]
+def test_the_warehouse_bands_cut_the_relative_risk_at_0_3_and_0_7(scored: pd.DataFrame) -> None:
+    # What dbt read back is what was written.
+    np.testing.assert_allclose(
+        scored["warehouse_churn_risk_relative"], scored["churn_risk_relative"], atol=1e-9
+    )
+    risk = scored["warehouse_churn_risk_relative"]
     assert risk.between(0, 1).all()
     expected = np.where(risk < 0.3, "low", np.where(risk >= 0.7, "high", "medium"))
-    assert (scored["churn_band"].astype(str).to_numpy() == expected).all()
+    assert (scored["warehouse_churn_band"].astype(str).to_numpy() == expected).all()
 
 
 def test_relative_risk_is_one_minus_probability_alive_for_the_bgnbd_score(pipeline: Pipeline) -> None:

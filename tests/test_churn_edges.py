@@ -12,7 +12,6 @@ import pytest
 
 from orchestration.analytics.churn import (
     calibration_table,
-    churn_bands,
     churn_labels,
     churn_metrics,
     compare_churn_models,
@@ -73,23 +72,6 @@ def test_calibration_bins_are_integers_from_low_to_high_risk():
     np.testing.assert_allclose(table["observed_rate"], [0.0, 1.0])
     # A single score is the whole top bin: rank 1 of 1 is in bin ceil(1 · 10 / 1) = 10.
     assert calibration_table([0], [0.3])["bin"].tolist() == [10]
-
-
-def test_equal_band_thresholds_leave_no_medium_band():
-    bands = churn_bands([0.49, 0.5, 0.51], thresholds=(0.5, 0.5))
-    assert bands.tolist() == ["low", "high", "high"]
-    assert bands.name == "churn_band"
-    with pytest.raises(ValueError, match=r"low <= high"):
-        churn_bands([0.1], thresholds=(0.7, 0.3))
-
-
-def test_bands_of_nullable_risks_keep_the_index_and_leave_missing_risks_unbanded():
-    risk = pd.Series([0.1, pd.NA, 0.8], index=["x", "y", "z"], dtype="Float64")
-    bands = churn_bands(risk)
-    assert bands.index.tolist() == ["x", "y", "z"]
-    assert bands["x"] == "low"
-    assert bands["z"] == "high"
-    assert pd.isna(bands["y"])
 
 
 def test_model_comparison_passes_the_bins_on_and_keeps_the_order_of_ties():

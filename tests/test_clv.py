@@ -459,7 +459,6 @@ def test_pipeline_recovers_simulated_truth(simulated):
     assert (predictions.loc[dated, "probability_alive"] > 0.5).all()
     assert (predictions.loc[dated, "expected_next_order_date"] >= SIM_END).all()
     assert (predictions.loc[dated, "expected_next_order_date"] <= SIM_END + pd.Timedelta(days=365)).all()
-    assert set(predictions["churn_band"].dropna().unique()) <= {"low", "medium", "high"}
     assert predictions["churn_risk"].between(0, 1).all()
 
     figures = quality.set_index(["model", "metric", "segment"])["value"]

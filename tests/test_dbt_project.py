@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
-from pipeline_fixtures import DBT_PROJECT, Pipeline, built_pipeline, query, run_dbt
+from pipeline_fixtures import DBT_PROJECT, Pipeline, built_pipeline, private_copy, query, run_dbt
 
 
 @pytest.fixture(scope="module")
@@ -126,17 +124,6 @@ def test_rfm_segments_cover_all_buyers(pipeline: Pipeline) -> None:
     assert {"champions", "lost", "new"} <= set(seg["rfm_segment"])
 
 
-def _private_copy(pipeline: Pipeline, folder: Path) -> Pipeline:
-    """The session's built warehouse and dbt target copied to ``folder``, for a test that writes: the shared
-    warehouse stays as built whatever order the tests run in."""
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(pipeline.warehouse, folder / pipeline.warehouse.name)
-    shutil.copytree(pipeline.target, folder / "dbt_target")
-    return replace(
-        pipeline, root=folder, warehouse=folder / pipeline.warehouse.name, target=folder / "dbt_target"
-    )
-
-
 def _table_fingerprint(pipeline: Pipeline, table: str) -> tuple:
     return tuple(
         query(
@@ -149,7 +136,7 @@ def _table_fingerprint(pipeline: Pipeline, table: str) -> tuple:
 def test_predictions_and_rules_flow_into_the_marts(pipeline: Pipeline, tmp_path: Path) -> None:
     shared = pipeline
     before = {t: _table_fingerprint(shared, t) for t in ("ml.customer_predictions", "marts.customer_360")}
-    pipeline = _private_copy(shared, tmp_path / "own_warehouse")
+    pipeline = private_copy(shared, tmp_path / "own_warehouse")
     con = duckdb.connect(str(pipeline.warehouse))
     try:
         buyers = [
@@ -166,7 +153,7 @@ def test_predictions_and_rules_flow_into_the_marts(pipeline: Pipeline, tmp_path:
         ]
         con.executemany(
             "insert into ml.customer_predictions (customer_id, probability_alive, clv_12m, churn_risk, "
-            "churn_band, expected_next_order_date, predicted_at) values (?, 0.8, 120.5, 0.2, 'low', "
+            "churn_risk_relative, expected_next_order_date, predicted_at) values (?, 0.8, 120.5, 0.2, 0.2, "
             "date '2026-02-01', timestamptz '2026-01-01 00:00:00+00')",
             [[c] for c in buyers],
         )
@@ -182,9 +169,13 @@ def test_predictions_and_rules_flow_into_the_marts(pipeline: Pipeline, tmp_path:
         con.close()
     run_dbt(pipeline, "build", "--select", "customer_360+", "product__affinities")
 
-    c360 = query(pipeline, "select customer_id, clv_12m, recommended_product_ids from marts.customer_360")
+    c360 = query(
+        pipeline, "select customer_id, clv_12m, churn_band, recommended_product_ids from marts.customer_360"
+    )
     scored = c360[c360["clv_12m"].notna()]
     assert set(scored["customer_id"]) == set(buyers)
+    # A relative risk of 0.2 is below the first threshold (0.3): dbt calls it low.
+    assert (scored["churn_band"] == "low").all()
     recommended = c360.dropna(subset=["recommended_product_ids"])
     assert len(recommended) == 5
     assert (recommended["recommended_product_ids"] == ", ".join(products[:5])).all()

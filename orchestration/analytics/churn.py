@@ -33,7 +33,6 @@ __all__ = [
     "RFM_FEATURES",
     "ChurnClassifierResult",
     "calibration_table",
-    "churn_bands",
     "churn_labels",
     "churn_metrics",
     "compare_churn_models",
@@ -53,8 +52,6 @@ RFM_FEATURES = [
     "value_last_365d",
     "mean_days_between_orders",
 ]
-
-BANDS = ("low", "medium", "high")
 
 
 def _purchase_days(transactions: pd.DataFrame, customer_col: str, datetime_col: str) -> pd.DataFrame:
@@ -181,21 +178,6 @@ def compare_churn_models(y_true, candidates: Mapping[str, Any], n_bins: int = 10
     table = table.sort_values(["auc", "_order"], ascending=[False, True], na_position="last")
     table = table.drop(columns="_order").reset_index(drop=True)
     return str(table["model"].iloc[0]), table
-
-
-def churn_bands(risk, thresholds: Sequence[float] = (0.3, 0.7)) -> pd.Series:
-    """``low`` below the first threshold, ``high`` at or above the second, ``medium`` between.
-
-    Returns an ordered categorical Series (NaN risk gives a missing band), aligned with ``risk``'s index.
-    """
-    low, high = thresholds
-    if not low <= high:
-        raise ValueError("thresholds must be (low, high) with low <= high")
-    series = risk if isinstance(risk, pd.Series) else pd.Series(np.asarray(risk, dtype=float))
-    values = series.to_numpy(dtype=float)
-    codes = np.where(np.isnan(values), -1, np.where(values < low, 0, np.where(values >= high, 2, 1)))
-    bands = pd.Categorical.from_codes(codes, categories=list(BANDS), ordered=True)
-    return pd.Series(bands, index=series.index, name="churn_band")
 
 
 # ---------------------------------------------------------------------------------------------------------

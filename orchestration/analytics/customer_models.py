@@ -36,7 +36,6 @@ import pandas as pd
 
 from orchestration.analytics.churn import (
     calibration_table,
-    churn_bands,
     churn_labels,
     compare_churn_models,
     rfm_features,
@@ -116,7 +115,6 @@ PREDICTION_COLUMNS = [
     "clv_12m",
     "clv_margin_12m",
     "churn_risk",
-    "churn_band",
     "churn_model",
     "expected_next_order_date",
     # 80 % ranges (ClvModel.purchase_interval / value_interval; see DECISIONLOG.md).
@@ -261,7 +259,6 @@ def empty_predictions() -> pd.DataFrame:
     """A ``customer_predictions`` frame with no rows and the output columns and dtypes."""
     frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in PREDICTION_COLUMNS})
     frame["customer_id"] = pd.Series(dtype="str")
-    frame["churn_band"] = pd.Categorical([], categories=["low", "medium", "high"], ordered=True)
     frame["churn_model"] = pd.Series(dtype="str")
     frame["expected_next_order_date"] = pd.Series(dtype="datetime64[us]")
     return frame
@@ -386,8 +383,8 @@ class PredictionOptions:
 
     ``annual_discount_rate`` discounts every CLV (10 % a year by default; the monthly rate is
     (1 + annual)^(1/12) − 1), over each horizon of ``clv_horizons_months`` (3, 12 and 36 months: the columns
-    ``clv_3m``, ``clv_12m``, ``clv_36m``). ``churn_band_thresholds`` cut ``churn_risk_relative`` into the
-    bands low / medium / high (see DECISIONLOG.md). ``purchase_model`` is ``"auto"`` (BG/NBD and
+    ``clv_3m``, ``clv_12m``, ``clv_36m``). The churn band (low / medium / high) is cut from
+    ``churn_risk_relative`` in dbt (``stg_ml__customer_predictions``, var ``churn_band_thresholds``). ``purchase_model`` is ``"auto"`` (BG/NBD and
     Pareto/NBD fitted on all but the last ``holdout_days``, the one with the lower per-customer holdout
     error kept), ``"bgnbd"`` or ``"pareto_nbd"``.
     """
@@ -404,7 +401,6 @@ class PredictionOptions:
     max_choice_customers: int = MAX_CHOICE_CUSTOMERS
     holdout_days: int = 90
     churn_horizon_days: int = 90
-    churn_band_thresholds: tuple[float, float] = (0.3, 0.7)
     churn_classifier: str | None = "hgb"
     max_next_order_days: int = 365
     min_repeat_customers: int = MIN_REPEAT_CUSTOMERS
@@ -455,7 +451,6 @@ def predict_customers(
     max_choice_customers: int = MAX_CHOICE_CUSTOMERS,
     holdout_days: int = 90,
     churn_horizon_days: int = 90,
-    churn_band_thresholds: Sequence[float] = (0.3, 0.7),
     churn_classifier: str | None = "hgb",
     max_next_order_days: int = 365,
     min_repeat_customers: int = MIN_REPEAT_CUSTOMERS,
@@ -493,7 +488,7 @@ def predict_customers(
     options = PredictionOptions(
         annual_discount_rate=annual_discount_rate, clv_horizons_months=tuple(clv_horizons_months),
         purchase_model=purchase_model, max_choice_customers=max_choice_customers, holdout_days=holdout_days, churn_horizon_days=churn_horizon_days,
-        churn_band_thresholds=tuple(churn_band_thresholds), churn_classifier=churn_classifier,
+        churn_classifier=churn_classifier,
         max_next_order_days=max_next_order_days, min_repeat_customers=min_repeat_customers,
         min_history_days=min_history_days, thresholds=thresholds, random_state=random_state,
     )  # fmt: skip
@@ -556,7 +551,6 @@ def _predict(
     out["churn_risk_relative"] = _relative_churn_risk(
         out["churn_risk"], model, summary, options.churn_horizon_days / settings.time_unit_days
     )
-    out["churn_band"] = churn_bands(out["churn_risk_relative"], options.churn_band_thresholds)
 
     out.index = ids[out.index.to_numpy()]
     predictions = out.rename_axis(settings.customer_col).reset_index()

@@ -1,3 +1,9 @@
+{%- set medium_from, high_from = var('churn_band_thresholds') -%}
+{%- if not (medium_from | float) <= (high_from | float) -%}
+    {{ exceptions.raise_compiler_error(
+        "var churn_band_thresholds must be [medium_from, high_from] with medium_from <= high_from, got "
+        ~ var('churn_band_thresholds')) }}
+{%- endif -%}
 with
 
 source as (
@@ -22,7 +28,12 @@ renamed as (
         clv_12m,
         clv_margin_12m,
         churn_risk,
-        churn_band,
+        -- The one definition of the churn band: low below the first threshold, high from the second.
+        case
+            when churn_risk_relative >= {{ high_from }} then 'high'
+            when churn_risk_relative >= {{ medium_from }} then 'medium'
+            when churn_risk_relative is not null then 'low'
+        end as churn_band,
         churn_model,
         cast(expected_next_order_date as date) as expected_next_order_date,
         {{ to_utc('predicted_at') }} as predicted_at,
