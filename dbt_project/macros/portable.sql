@@ -281,7 +281,9 @@
     neighbours. After d rounds every node holds the smallest key within d steps, so `identity_max_component_size`
     - 1 rounds settle every component of up to that many nodes (its diameter is smaller). A larger component
     may keep more than one key: the test assert_identity_edges_join_one_customer then fails the build.
-    Each round reads the previous one once, so the query grows linearly with the rounds.
+    Spark inlines every CTE into each place that reads it, so a round reads the previous round once and
+    `nodes` not at all (a node's own key reaches it through a self-loop added to `adjacency`; nodes without
+    edges keep their own key at the end): the query grows by one small join per round instead of doubling.
 #}
 {% macro spark__connected_components(nodes, adjacency) -%}
     {%- set rounds = [var('identity_max_component_size') | int - 1, 1] | max -%}
@@ -290,7 +292,7 @@
     adjacency_and_self as (
         select node_key, neighbour_key from {{ adjacency }}
         union all
-        select node_key, node_key as neighbour_key from {{ nodes }}
+        select node_key, node_key as neighbour_key from {{ adjacency }}
     ),
 
     propagated_0 as (
@@ -306,11 +308,15 @@
         from propagated_{{ round - 1 }} as previous
         inner join adjacency_and_self on previous.node_key = adjacency_and_self.node_key
         group by adjacency_and_self.neighbour_key
-    ){{ ',' if not loop.last }}
+    ),
     {%- endfor %}
 
-    select
-        node_key,
-        component_key
-    from propagated_{{ rounds }}
+    without_edges as (
+        select node_key, node_key as component_key from {{ nodes }}
+        where node_key not in (select node_key from {{ adjacency }})
+    )
+
+    select node_key, component_key from propagated_{{ rounds }}
+    union all
+    select node_key, component_key from without_edges
 {%- endmacro %}
