@@ -89,6 +89,8 @@ ecrm:
       server_side_parameters:
         spark.sql.warehouse.dir: "{spark_dir}"
         spark.sql.session.timeZone: America/New_York
+        # As in the project's profile: TIMESTAMP means Spark's TIMESTAMP_NTZ, like DuckDB's TIMESTAMP.
+        spark.sql.timestampType: TIMESTAMP_NTZ
         spark.sql.shuffle.partitions: "1"
         spark.ui.enabled: "false"
 """
@@ -115,7 +117,7 @@ def _values(rows: list[tuple], columns: str, engine: str) -> str:
 def _models(engine: str) -> dict[str, str]:
     """The case tables, written for ``engine`` (only the literals differ), each calling the macros."""
     pairs = list(itertools.product(NAMES, NAMES))
-    timestamp = "timestamp" if engine == "spark" else "timestamptz"
+    timestamp = "timestamp_ltz" if engine == "spark" else "timestamptz"
     return {
         "strings": f"""
             with cases as ({_values([(i, t) for i, t in enumerate(TEXTS)], "id, text", engine)})
@@ -154,6 +156,19 @@ def _models(engine: str) -> dict[str, str]:
             ),
             components as ({{{{ connected_components('graph_nodes', 'adjacency') }}}})
             select node_key, component_key from components""",
+        "calendar": """
+            select
+                {{ iso_weekday("cast('2024-01-01 10:00:00' as timestamp)") }} as monday,
+                {{ iso_weekday("cast('2024-01-07 23:59:00' as timestamp)") }} as sunday,
+                {{ iso_weekday("cast('2024-02-29 00:00:00' as timestamp)") }} as leap_thursday,
+                cast({{ dbt.dateadd('month', 3, "cast('2024-01-31' as date)") }} as date) as end_of_april,
+                {{ dbt.dateadd('day', 1, "cast('2024-12-31 22:00:00' as timestamp)") }} as next_day,
+                {{ dbt.date_trunc('month', "cast('2024-03-15 10:30:00' as timestamp)") }} as month_start""",
+        "month_steps": """
+            select cast(spine.step as date) as step
+            from (select 1 as one) as anchor
+            cross join lateral {{ month_series("cast('2024-01-01' as date)", "cast('2024-07-01' as date)", 3) }}
+                as spine (step)""",
         "times": f"""
             with cases as ({_values([(i, t) for i, (t, _) in enumerate(TIMES)], "id, stamp", engine)})
             select id, {{{{ to_utc('cast(stamp as {timestamp})') }}}} as utc from cases""",
@@ -286,3 +301,18 @@ def test_connected_components_name_each_component_by_its_smallest_key_on_both_en
         assert dict(zip(components["node_key"], components["component_key"], strict=True)) == COMPONENT_OF, (
             engine
         )
+
+
+def test_calendar_macros_agree_with_hand_worked_dates(built) -> None:
+    for engine in ("duckdb", "spark"):
+        day = built[engine]["calendar"].iloc[0]
+        # 1 January 2024 was a Monday, 7 January a Sunday, 29 February a Thursday.
+        assert (day["monday"], day["sunday"], day["leap_thursday"]) == (1, 7, 4), engine
+        # Three months after 31 January is the last day of April; a day after 22:00 on 31 December.
+        assert str(pd.Timestamp(day["end_of_april"]).date()) == "2024-04-30", engine
+        assert str(pd.Timestamp(day["next_day"])) == "2025-01-01 22:00:00", engine
+        # A time stamp without zone on both engines (Spark's date_trunc alone would give a zoned one).
+        assert pd.Timestamp(day["month_start"]).tzinfo is None, engine
+        assert str(pd.Timestamp(day["month_start"])) == "2024-03-01 00:00:00", engine
+        steps = sorted(str(pd.Timestamp(v).date()) for v in built[engine]["month_steps"]["step"])
+        assert steps == ["2024-01-01", "2024-04-01", "2024-07-01"], engine

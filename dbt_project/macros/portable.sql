@@ -91,11 +91,11 @@
 {%- endmacro %}
 
 {#
-    A Spark TIMESTAMP is an instant shown in the session's time zone: to_utc_timestamp shifts it so that the
+    A Spark TIMESTAMP_LTZ is an instant shown in the session's time zone: to_utc_timestamp shifts it so that the
     session shows the UTC wall clock, which the cast to TIMESTAMP_NTZ keeps, whatever the session's zone.
 #}
 {% macro spark__to_utc(column) -%}
-    cast(to_utc_timestamp(cast({{ column }} as timestamp), current_timezone()) as timestamp_ntz)
+    cast(to_utc_timestamp(cast({{ column }} as timestamp_ltz), current_timezone()) as timestamp_ntz)
 {%- endmacro %}
 
 {#
@@ -319,4 +319,48 @@
     select node_key, component_key from propagated_{{ rounds }}
     union all
     select node_key, component_key from without_edges
+{%- endmacro %}
+
+{# The ISO day of the week of a time stamp: 1 = Monday … 7 = Sunday. #}
+{% macro iso_weekday(stamp) -%}
+    {{ return(adapter.dispatch('iso_weekday', 'ecrm')(stamp)) }}
+{%- endmacro %}
+
+{% macro duckdb__iso_weekday(stamp) -%}
+    extract(isodow from {{ stamp }})
+{%- endmacro %}
+
+{% macro spark__iso_weekday(stamp) -%}
+    extract(dayofweek_iso from {{ stamp }})
+{%- endmacro %}
+
+{#
+    A table function for a lateral join: one row per month step from `start` to `stop` (both included),
+    `months` months apart.
+#}
+{% macro month_series(start, stop, months) -%}
+    {{ return(adapter.dispatch('month_series', 'ecrm')(start, stop, months)) }}
+{%- endmacro %}
+
+{% macro duckdb__month_series(start, stop, months) -%}
+    unnest(generate_series({{ start }}, {{ stop }}, to_months({{ months }})))
+{%- endmacro %}
+
+{% macro spark__month_series(start, stop, months) -%}
+    explode(sequence({{ start }}, {{ stop }}, make_ym_interval(0, {{ months }})))
+{%- endmacro %}
+
+{#
+    dbt's own dateadd and date_trunc, replaced on Spark (a root project's `spark__` macro wins over
+    dbt-spark's for `dbt.dateadd` and `dbt.date_trunc`). The warehouse's time stamps are Spark's TIMESTAMP_NTZ
+    (UTC wall clock, like DuckDB's TIMESTAMP; the profile sets spark.sql.timestampType), and there
+    dbt-spark's dateadd, which goes through to_unix_timestamp and back, returns NULL without an error, and
+    Spark's date_trunc returns a zoned TIMESTAMP. timestampadd keeps its argument's type.
+#}
+{% macro spark__dateadd(datepart, interval, from_date_or_timestamp) -%}
+    timestampadd({{ datepart | upper }}, cast({{ interval }} as bigint), {{ from_date_or_timestamp }})
+{%- endmacro %}
+
+{% macro spark__date_trunc(datepart, date) -%}
+    cast(date_trunc('{{ datepart }}', {{ date }}) as timestamp_ntz)
 {%- endmacro %}

@@ -79,7 +79,7 @@ statements as (
         city,
         email_opt_in,
         sms_opt_in,
-        cast(null as varchar) as acquisition_channel
+        cast(null as {{ dbt.type_string() }}) as acquisition_channel
     from crm_records
 
     union all
@@ -108,16 +108,16 @@ statements as (
         3 as priority,
         ordered_at,
         cast(null as timestamp),
-        cast(null as varchar),
-        cast(null as varchar),
+        cast(null as {{ dbt.type_string() }}),
+        cast(null as {{ dbt.type_string() }}),
         email,
-        cast(null as varchar),
+        cast(null as {{ dbt.type_string() }}),
         country,
         region,
         city,
         cast(null as boolean),
         cast(null as boolean),
-        cast(null as varchar)
+        cast(null as {{ dbt.type_string() }})
     from guest_orders
 
 ),

@@ -408,7 +408,7 @@ web_edges as (
         user_id as evidence,
         'web' as edge_layer,
         true as is_used,
-        cast(null as varchar) as excluded_reason
+        cast(null as {{ dbt.type_string() }}) as excluded_reason
     from logins
 
     union all
@@ -432,7 +432,7 @@ web_edges as (
         min(campaign_id) as evidence,
         'web' as edge_layer,
         true as is_used,
-        cast(null as varchar) as excluded_reason
+        cast(null as {{ dbt.type_string() }}) as excluded_reason
     from unique_click_matches
     group by anonymous_id, crm_customer_id
 

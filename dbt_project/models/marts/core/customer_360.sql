@@ -66,7 +66,7 @@ device_counts as (
 -- UTC (orders carry no time zone of their own); ties go to the earlier day or hour.
 weekday_counts as (
 
-    {{ most_frequent('orders', 'extract(isodow from ordered_at)', 'order_weekday') }}
+    {{ most_frequent('orders', iso_weekday('ordered_at'), 'order_weekday') }}
 
 ),
 

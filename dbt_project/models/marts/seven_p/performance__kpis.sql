@@ -92,11 +92,11 @@ periods as (
         cast(spine.period_start as date) as period_start
     from bounds
     cross join (values ('month', 1), ('quarter', 3), ('year', 12)) as period_types (period_type, months)
-    cross join lateral unnest(generate_series(
-        date_trunc(period_types.period_type, bounds.first_ordered_at),
-        date_trunc(period_types.period_type, bounds.as_of_at),
-        to_months(period_types.months)
-    )) as spine (period_start)
+    cross join lateral {{ month_series(
+        'date_trunc(period_types.period_type, bounds.first_ordered_at)',
+        'date_trunc(period_types.period_type, bounds.as_of_at)',
+        'period_types.months'
+    ) }} as spine (period_start)
 
 ),
 
@@ -116,7 +116,7 @@ grid as (
         periods.period_type,
         periods.months,
         periods.period_start,
-        cast(periods.period_start + to_months(periods.months) as date) as period_end,
+        cast({{ dbt.dateadd('month', 'periods.months', 'periods.period_start') }} as date) as period_end,
         cells.sales_channel,
         cells.country,
         cells.rfm_segment

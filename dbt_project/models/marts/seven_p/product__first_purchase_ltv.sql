@@ -113,7 +113,7 @@ by_first_purchase as (
     select
         'category' as level,
         first_categories.category as first_purchase,
-        cast(null as varchar) as product_id,
+        cast(null as {{ dbt.type_string() }}) as product_id,
         later.*
     from later
     inner join first_categories on later.customer_id = first_categories.customer_id and first_categories.n = 1

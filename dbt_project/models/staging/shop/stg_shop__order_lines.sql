@@ -9,7 +9,7 @@ source as (
 renamed as (
 
     select
-        order_id || '-' || cast(line_number as varchar) as order_line_id,
+        order_id || '-' || cast(line_number as {{ dbt.type_string() }}) as order_line_id,
         order_id,
         cast(line_number as integer) as line_number,
         product_id,
