@@ -178,13 +178,15 @@ def _models(engine: str) -> dict[str, str]:
 def _build(root: Path, engine: str) -> dict[str, pd.DataFrame]:
     """Build the case tables with ``engine`` in a project of their own; return them as frames."""
     project = root / engine
+    models = _models(engine)
     shutil.copytree(DBT_PROJECT / "macros", project / "macros")
     (project / "models").mkdir()
-    for name, sql in _models(engine).items():
+    for name, sql in models.items():
         (project / "models" / f"{name}.sql").write_text(sql)
     (project / "dbt_project.yml").write_text(
         "name: ecrm\nversion: '1.0.0'\nconfig-version: 2\nprofile: ecrm\nmacro-paths: [macros]\n"
-        "vars: {identity_name_similarity: 0.88, identity_max_component_size: 40}\nmodels: {ecrm: {+materialized: table, +file_format: parquet}}\n"
+        "vars: {identity_name_similarity: 0.88, identity_max_component_size: 40}\n"
+        "models: {ecrm: {+materialized: table, +file_format: parquet}}\n"
     )
     warehouse, spark_dir = project / "cases.duckdb", project / "spark-warehouse"
     (project / "profiles.yml").write_text(PROFILES.format(warehouse=warehouse, spark_dir=spark_dir))
@@ -195,16 +197,17 @@ def _build(root: Path, engine: str) -> dict[str, pd.DataFrame]:
         cwd=project, env=env, capture_output=True, text=True, check=False, timeout=900,
     )  # fmt: skip
     assert done.returncode == 0, f"dbt run on {engine} failed:\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}"
-    with duckdb.connect(str(warehouse) if engine == "duckdb" else ":memory:") as con:
-        if engine == "duckdb":
-            return {name: con.execute(f"select * from main.{name}").fetch_df() for name in _models(engine)}
+
+    def table(name: str) -> str:
         # Spark's tables are Parquet files under its warehouse directory, one folder per table.
-        return {
-            name: con.execute(
-                f"select * from read_parquet('{spark_dir}/portable.db/{name}/*.parquet')"
-            ).fetch_df()
-            for name in _models(engine)
-        }
+        return (
+            f"main.{name}"
+            if engine == "duckdb"
+            else f"read_parquet('{spark_dir}/portable.db/{name}/*.parquet')"
+        )
+
+    with duckdb.connect(str(warehouse) if engine == "duckdb" else ":memory:") as con:
+        return {name: con.execute(f"select * from {table(name)}").fetch_df() for name in models}
 
 
 def _spark_missing() -> str | None:

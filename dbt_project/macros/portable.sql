@@ -6,31 +6,31 @@
     every macro on both engines over the same cases and compares the answers.
 #}
 
+{#
+    Every match of the regular expression `pattern` (a Jinja string, written once for both engines) in `text`
+    replaced by `replacement`. DuckDB replaces only the first match without the 'g' flag; Spark replaces every
+    match, and its string literals take a backslash escaped.
+#}
+{% macro regexp_replace_all(text, pattern, replacement) -%}
+    {{ return(adapter.dispatch('regexp_replace_all', 'ecrm')(text, pattern, replacement)) }}
+{%- endmacro %}
+
+{% macro duckdb__regexp_replace_all(text, pattern, replacement) -%}
+    regexp_replace({{ text }}, '{{ pattern }}', '{{ replacement }}', 'g')
+{%- endmacro %}
+
+{% macro spark__regexp_replace_all(text, pattern, replacement) -%}
+    regexp_replace({{ text }}, '{{ pattern | replace("\\", "\\\\") }}', '{{ replacement }}')
+{%- endmacro %}
+
 {# Runs of white space (spaces, tabs, line breaks) collapsed to one space. #}
 {% macro collapse_whitespace(text) -%}
-    {{ return(adapter.dispatch('collapse_whitespace', 'ecrm')(text)) }}
-{%- endmacro %}
-
-{% macro duckdb__collapse_whitespace(text) -%}
-    regexp_replace({{ text }}, '\s+', ' ', 'g')
-{%- endmacro %}
-
-{# Spark's regexp_replace replaces every match; its string literals take a backslash escaped. #}
-{% macro spark__collapse_whitespace(text) -%}
-    regexp_replace({{ text }}, '\\s+', ' ')
+    {{ regexp_replace_all(text, '\\s+', ' ') }}
 {%- endmacro %}
 
 {# Every character that is not a lower-case ASCII letter removed. #}
 {% macro ascii_letters_only(text) -%}
-    {{ return(adapter.dispatch('ascii_letters_only', 'ecrm')(text)) }}
-{%- endmacro %}
-
-{% macro duckdb__ascii_letters_only(text) -%}
-    regexp_replace({{ text }}, '[^a-z]', '', 'g')
-{%- endmacro %}
-
-{% macro spark__ascii_letters_only(text) -%}
-    regexp_replace({{ text }}, '[^a-z]', '')
+    {{ regexp_replace_all(text, '[^a-z]', '') }}
 {%- endmacro %}
 
 {#

@@ -384,9 +384,9 @@ class PredictionOptions:
     ``annual_discount_rate`` discounts every CLV (10 % a year by default; the monthly rate is
     (1 + annual)^(1/12) − 1), over each horizon of ``clv_horizons_months`` (3, 12 and 36 months: the columns
     ``clv_3m``, ``clv_12m``, ``clv_36m``). The churn band (low / medium / high) is cut from
-    ``churn_risk_relative`` in dbt (``stg_ml__customer_predictions``, var ``churn_band_thresholds``). ``purchase_model`` is ``"auto"`` (BG/NBD and
-    Pareto/NBD fitted on all but the last ``holdout_days``, the one with the lower per-customer holdout
-    error kept), ``"bgnbd"`` or ``"pareto_nbd"``.
+    ``churn_risk_relative`` in dbt (``stg_ml__customer_predictions``, var ``churn_band_thresholds``).
+    ``purchase_model`` is ``"auto"`` (BG/NBD and Pareto/NBD fitted on all but the last ``holdout_days``, the
+    one with the lower per-customer holdout error kept), ``"bgnbd"`` or ``"pareto_nbd"``.
     """
 
     def __post_init__(self) -> None:
@@ -487,8 +487,8 @@ def predict_customers(
     )  # fmt: skip
     options = PredictionOptions(
         annual_discount_rate=annual_discount_rate, clv_horizons_months=tuple(clv_horizons_months),
-        purchase_model=purchase_model, max_choice_customers=max_choice_customers, holdout_days=holdout_days, churn_horizon_days=churn_horizon_days,
-        churn_classifier=churn_classifier,
+        purchase_model=purchase_model, max_choice_customers=max_choice_customers, holdout_days=holdout_days,
+        churn_horizon_days=churn_horizon_days, churn_classifier=churn_classifier,
         max_next_order_days=max_next_order_days, min_repeat_customers=min_repeat_customers,
         min_history_days=min_history_days, thresholds=thresholds, random_state=random_state,
     )  # fmt: skip
