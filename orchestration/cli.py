@@ -98,12 +98,42 @@ def _busy(command: str, exc) -> int:
     return EXIT_BUSY
 
 
+def _spark_available() -> bool:
+    """Whether dbt-spark, PySpark and a Java runtime are installed; says what to install when not."""
+    import importlib.util
+    import shutil
+
+    missing = [m for m in ("pyspark", "dbt.adapters.spark") if importlib.util.find_spec(m) is None]
+    if missing:
+        print(
+            f"--engine spark needs {' and '.join(missing)}: pip install 'ecrm[spark]' (make install-dev does).",
+            file=sys.stderr,
+        )
+        return False
+    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+        print(
+            "--engine spark needs a Java runtime (17 or later): `make java` installs Debian's.",
+            file=sys.stderr,
+        )
+        return False
+    return True
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Materialise every asset in dependency order and print what each layer holds."""
     from orchestration.locking import WarehouseBusy
     from orchestration.pipeline import run_pipeline
 
     landing, _ = _set_paths(args.landing, args.warehouse)
+    if args.engine:
+        os.environ["ECRM_ENGINE"] = args.engine
+    try:
+        engine = settings.engine()
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    if engine == "spark" and not _spark_available():
+        return 2
     if not landing.exists():
         print(
             f"No landing folder at {landing}: run `ecrm generate` or point --landing at your files.",
@@ -342,6 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--warehouse", help="DuckDB file (env ECRM_WAREHOUSE, default data/warehouse/ecrm.duckdb)")
     r.add_argument(
         "--verbose", action="store_true", help="stream Dagster's and dbt's logs instead of progress"
+    )
+    r.add_argument(
+        "--engine",
+        choices=settings.ENGINES,
+        help="where dbt builds: duckdb (default) or spark (env ECRM_ENGINE; README 'Scaling out')",
     )
     _add_wait(r)
     r.set_defaults(func=cmd_run)

@@ -75,6 +75,34 @@ def dashboard_user() -> str | None:
     return (os.environ.get("ECRM_DASHBOARD_USER") or "").strip() or None
 
 
+ENGINES = ("duckdb", "spark")
+
+
+def engine() -> str:
+    """The engine dbt builds the warehouse on (``ecrm run --engine`` / ``ECRM_ENGINE``): ``duckdb`` (default,
+    the embedded file) or ``spark`` (dbt-spark; see README "Scaling out")."""
+    value = (os.environ.get("ECRM_ENGINE") or "duckdb").strip().lower()
+    if value not in ENGINES:
+        raise ValueError(f"ECRM_ENGINE must be one of {', '.join(ENGINES)}, got {value!r}")
+    return value
+
+
+def spark_lake_path(warehouse: Path | None = None) -> Path:
+    """Where the Spark build reads its sources: the checked raw, quarantine, ops and ml tables as Parquet,
+    one folder per table (``ECRM_SPARK_LAKE``, default ``spark/lake`` beside the warehouse file)."""
+    if os.environ.get("ECRM_SPARK_LAKE"):
+        return Path(os.environ["ECRM_SPARK_LAKE"]).resolve()
+    return (warehouse or warehouse_path()).parent / "spark" / "lake"
+
+
+def spark_warehouse_dir(warehouse: Path | None = None) -> Path:
+    """Spark's own warehouse (``spark.sql.warehouse.dir``): the tables dbt-spark builds, as Parquet, and its
+    catalogue (``ECRM_SPARK_WAREHOUSE``, default ``spark/warehouse`` beside the warehouse file)."""
+    if os.environ.get("ECRM_SPARK_WAREHOUSE"):
+        return Path(os.environ["ECRM_SPARK_WAREHOUSE"]).resolve()
+    return (warehouse or warehouse_path()).parent / "spark" / "warehouse"
+
+
 def dbt_executable() -> str:
     """The dbt installed beside this Python (so an unactivated virtualenv works), else ``dbt`` on PATH."""
     beside = Path(sys.executable).with_name("dbt")

@@ -28,6 +28,7 @@ OWN_PIPELINE_MODULES = frozenset(
         "test_import_olist.py",
         "test_imported_pipelines.py",
         "test_portable_macros.py",
+        "test_spark_engine.py",
     }
 )
 
@@ -70,13 +71,21 @@ def run_pipeline_into(root: Path, customers: int, seed: int) -> PipelineRun:
     return _run_on_landing(root, min_repeat_customers="50", verbose=True)
 
 
-def _run_on_landing(root: Path, min_repeat_customers: str | None, verbose: bool) -> PipelineRun:
-    """Point the pipeline's environment at ``root`` (landing, warehouse, Dagster home) and run it."""
+def _run_on_landing(
+    root: Path,
+    min_repeat_customers: str | None,
+    verbose: bool,
+    warehouse: Path | None = None,
+    engine: str = "duckdb",
+) -> PipelineRun:
+    """Point the pipeline's environment at ``root`` (landing, warehouse, Dagster home) and run it on
+    ``engine``; the warehouse file is ``root/warehouse/ecrm.duckdb`` unless given."""
     from orchestration import settings
     from orchestration.pipeline import run_pipeline
 
     os.environ["ECRM_LANDING"] = str(root / "landing")
-    os.environ["ECRM_WAREHOUSE"] = str(root / "warehouse" / "ecrm.duckdb")
+    os.environ["ECRM_WAREHOUSE"] = str(warehouse or root / "warehouse" / "ecrm.duckdb")
+    os.environ["ECRM_ENGINE"] = engine
     os.environ.pop("ECRM_PUBLISHED", None)
     if min_repeat_customers is None:
         os.environ.pop("ECRM_MIN_REPEAT_CUSTOMERS", None)
@@ -93,7 +102,16 @@ def _run_on_landing(root: Path, min_repeat_customers: str | None, verbose: bool)
     )
 
 
-_ENV_KEYS = ("ECRM_LANDING", "ECRM_WAREHOUSE", "ECRM_PUBLISHED", "DAGSTER_HOME", "ECRM_MIN_REPEAT_CUSTOMERS")
+_ENV_KEYS = (
+    "ECRM_LANDING",
+    "ECRM_WAREHOUSE",
+    "ECRM_PUBLISHED",
+    "DAGSTER_HOME",
+    "ECRM_MIN_REPEAT_CUSTOMERS",
+    "ECRM_ENGINE",
+    "ECRM_SPARK_LAKE",
+    "ECRM_SPARK_WAREHOUSE",
+)
 
 
 def run_import_into(root: Path, format_name: str, paths: list[Path], **options) -> PipelineRun:

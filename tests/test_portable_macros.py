@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-from pipeline_fixtures import DBT_PROJECT
+from pipeline_fixtures import DBT_PROJECT, spark_missing
 
 pytestmark = pytest.mark.e2e
 
@@ -210,20 +210,9 @@ def _build(root: Path, engine: str) -> dict[str, pd.DataFrame]:
         return {name: con.execute(f"select * from {table(name)}").fetch_df() for name in models}
 
 
-def _spark_missing() -> str | None:
-    """Why the Spark build cannot run here, or None."""
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        return "PySpark is not installed (make install-dev installs the spark extra)"
-    if shutil.which("java") is None:
-        return "no Java runtime (make java installs Debian's openjdk-17-jre-headless)"
-    return None
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, pd.DataFrame]]:
-    reason = _spark_missing()
+    reason = spark_missing()
     if reason:
         pytest.skip(reason)
     root = tmp_path_factory.mktemp("portable")

@@ -12,14 +12,14 @@
     column expressions (conversions and sends of each arm).
 #}
 {% macro uplift_columns(treated_conversions, treated_sends, control_conversions, control_sends) -%}
-    {%- set pt = '((' ~ treated_conversions ~ ' + 1.0) / (' ~ treated_sends ~ ' + 2))' -%}
-    {%- set pc = '((' ~ control_conversions ~ ' + 1.0) / (' ~ control_sends ~ ' + 2))' -%}
+    {%- set pt = '((cast(' ~ treated_conversions ~ ' as double) + 1) / (' ~ treated_sends ~ ' + 2))' -%}
+    {%- set pc = '((cast(' ~ control_conversions ~ ' as double) + 1) / (' ~ control_sends ~ ' + 2))' -%}
     {%- set se = 'case when ' ~ treated_sends ~ ' > 0 and ' ~ control_sends ~ ' > 0 then sqrt('
         ~ pt ~ ' * (1 - ' ~ pt ~ ') / (' ~ treated_sends ~ ' + 2) + '
         ~ pc ~ ' * (1 - ' ~ pc ~ ') / (' ~ control_sends ~ ' + 2)) end' -%}
     cast(
-        1.0 * {{ treated_conversions }} / nullif({{ treated_sends }}, 0)
-        - 1.0 * {{ control_conversions }} / nullif({{ control_sends }}, 0) as double
+        cast({{ treated_conversions }} as double) / nullif({{ treated_sends }}, 0)
+        - cast({{ control_conversions }} as double) / nullif({{ control_sends }}, 0) as double
     ) as uplift,
     cast({{ se }} as double) as uplift_std_error,
     cast({{ pt }} - {{ pc }} - 1.96 * {{ se }} as double) as uplift_ci_low,

@@ -16,7 +16,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from orchestration import settings
+from orchestration import engines, settings
 from orchestration.resources import WarehouseResource
 from orchestration.warehouse import ensure_ml_tables
 
@@ -63,27 +63,49 @@ class EcrmDbtTranslator(DagsterDbtTranslator):
         return super().get_group_name(dbt_resource_props)
 
 
-def _target_path(warehouse_path: str) -> Path:
+def _target_path(warehouse_path: str, engine: str = "duckdb") -> Path:
     """dbt's target folder for one warehouse, kept between runs.
 
     dbt re-parses the whole project when the profile changed since the last parse, and the profile holds
     the warehouse path. dagster-dbt's default (a fresh folder per invocation) would therefore parse from
     scratch whenever the warehouse differs from the one ``dbt parse`` last saw; one folder per warehouse
-    keeps dbt's ``partial_parse.msgpack`` valid from one build to the next.
+    keeps dbt's ``partial_parse.msgpack`` valid from one build to the next. Each engine has its own folder,
+    as the target is part of the profile too.
     """
     digest = hashlib.sha1(str(Path(warehouse_path).resolve()).encode()).hexdigest()[:12]
-    return settings.DBT_PROJECT_DIR / "target" / f"warehouse-{digest}"
+    suffix = "" if engine == "duckdb" else f"-{engine}"
+    return settings.DBT_PROJECT_DIR / "target" / f"warehouse-{digest}{suffix}"
 
 
-def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+def _build(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    warehouse: WarehouseResource,
+    lake_schemas: tuple[str, ...] = engines.LAKE_SCHEMAS,
+):
+    """``dbt build`` of the asset definition's models on the engine in use (``ECRM_ENGINE``).
+
+    On Spark, ``lake_schemas`` of the warehouse file are written to the lake first (those still missing
+    there too), and the tables Spark built are read back into the file after, even when a test failed, as
+    DuckDB keeps what it built (:mod:`orchestration.engines`).
+    """
+    engine = settings.engine()
     # dbt's profile reads the warehouse path from the environment; make it the resource's.
     os.environ["ECRM_WAREHOUSE"] = warehouse.path
+    target_path = _target_path(warehouse.path, engine)
+    if engine == "spark":
+        lake, spark_warehouse = _spark_paths(warehouse)
+        missing = tuple(s for s in engines.LAKE_SCHEMAS if not (lake / s).exists())
+        lake_schemas = tuple(dict.fromkeys(lake_schemas + missing))
     with warehouse.connect() as con:
         ensure_ml_tables(con)
+        if engine == "spark":
+            rows = engines.export_to_lake(con, lake, lake_schemas)
+            context.log.info(f"Wrote {sum(rows.values()):,} rows of {len(rows)} tables to the lake {lake}")
     # Unit tests check the SQL logic on fixed inputs, not the data: they run in the test suite (`make
     # test`), not in every production build.
-    args = ["build", "--exclude-resource-type", "unit_test"]
-    invocation = dbt.cli(args, context=context, target_path=_target_path(warehouse.path))
+    args = ["build", "--exclude-resource-type", "unit_test", "--target", engines.dbt_target(engine)]
+    invocation = dbt.cli(args, context=context, target_path=target_path)
     try:
         yield from invocation.stream()
     except KeyError as exc:
@@ -99,6 +121,21 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
     except BaseException:
         _stop(invocation)
         raise
+    finally:
+        if engine == "spark" and (target_path / "run_results.json").exists():
+            with warehouse.connect() as con:
+                rows = engines.import_from_spark(con, spark_warehouse, engines.built_tables(target_path))
+            context.log.info(f"Read {len(rows)} tables built by Spark back into {warehouse.path}")
+
+
+def _spark_paths(warehouse: WarehouseResource) -> tuple[Path, Path]:
+    """The lake and Spark's warehouse of this warehouse file, also set in the environment for dbt's profile."""
+    lake = settings.spark_lake_path(Path(warehouse.path))
+    spark_warehouse = settings.spark_warehouse_dir(Path(warehouse.path))
+    spark_warehouse.mkdir(parents=True, exist_ok=True)
+    os.environ["ECRM_SPARK_LAKE"] = str(lake)
+    os.environ["ECRM_SPARK_WAREHOUSE"] = str(spark_warehouse)
+    return lake, spark_warehouse
 
 
 def _stop(invocation, grace_seconds: float = 30) -> None:
@@ -136,4 +173,4 @@ def dbt_warehouse(context: dg.AssetExecutionContext, dbt: DbtCliResource, wareho
 )
 def dbt_model_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     """Marts that read the Python models' outputs back (``customer_360`` and what builds on it)."""
-    yield from _build(context, dbt, warehouse)
+    yield from _build(context, dbt, warehouse, lake_schemas=("ml",))

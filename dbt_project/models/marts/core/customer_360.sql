@@ -159,8 +159,8 @@ marketing as (
     select
         customer_id,
         count(distinct campaign_id) as campaigns_received,
-        avg(case when is_opened then 1.0 else 0.0 end) as open_rate,
-        avg(case when is_clicked then 1.0 else 0.0 end) as click_rate,
+        avg(case when is_opened then 1 else 0 end) as open_rate,
+        avg(case when is_clicked then 1 else 0 end) as click_rate,
         max(coalesce(clicked_at, opened_at)) as last_response_at
     from {{ ref('fct_campaign_sends') }}
     where not is_control
@@ -245,7 +245,7 @@ joined as (
         coalesce(purchasing.net_revenue, 0) as net_revenue,
         purchasing.revenue / nullif(purchasing.orders, 0) as average_order_value,
         purchasing.discount_amount / nullif(purchasing.gross_sales, 0) as discount_share,
-        1.0 * purchasing.returned_items / nullif(purchasing.items, 0) as return_rate,
+        cast(purchasing.returned_items as double) / nullif(purchasing.items, 0) as return_rate,
         favourite_categories.category as favourite_category,
         channel_counts.sales_channel as preferred_sales_channel,
         device_counts.device as preferred_device,
@@ -256,7 +256,7 @@ joined as (
         coalesce(web.product_views, 0) as product_views,
         coalesce(web.searches, 0) as searches,
         coalesce(web.abandoned_carts, 0) as abandoned_carts,
-        1.0 * web.abandoned_carts / nullif(web.cart_sessions, 0) as cart_abandonment_rate,
+        cast(web.abandoned_carts as double) / nullif(web.cart_sessions, 0) as cart_abandonment_rate,
         coalesce(wishlists.wishlist_items, 0) as wishlist_items,
         coalesce(service.tickets, 0) as tickets,
         coalesce(service.open_tickets, 0) as open_tickets,

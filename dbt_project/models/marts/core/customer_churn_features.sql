@@ -91,7 +91,7 @@ marketing as (
         buyers.cutoff_role,
         buyers.customer_id,
         count(distinct sends.campaign_id) as campaigns_received,
-        avg(case when sends.opened_at < buyers.past_before then 1.0 else 0.0 end) as open_rate,
+        avg(case when sends.opened_at < buyers.past_before then 1 else 0 end) as open_rate,
         max(case when sends.unsubscribed_at < buyers.past_before then 1 else 0 end) as unsubscribed
     from buyers
     inner join {{ ref('fct_campaign_sends') }} as sends

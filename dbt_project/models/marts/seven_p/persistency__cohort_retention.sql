@@ -77,7 +77,7 @@ final as (
         cast(grid.activity_month as date) as activity_month,
         cast(grid.cohort_customers as bigint) as cohort_customers,
         cast(coalesce(activity.active_customers, 0) as bigint) as active_customers,
-        cast(1.0 * coalesce(activity.active_customers, 0) / grid.cohort_customers as double)
+        cast(cast(coalesce(activity.active_customers, 0) as double) / grid.cohort_customers as double)
             as retention_rate,
         cast(coalesce(activity.orders, 0) as bigint) as orders,
         cast(coalesce(activity.revenue, 0) as double) as revenue,

@@ -45,7 +45,7 @@ final as (
         cast(order_number as bigint) as order_number,
         cast(count(*) as bigint) as customers,
         cast(sum(case when ordered_again then 1 else 0 end) as bigint) as customers_ordering_again,
-        cast(avg(case when ordered_again then 1.0 else 0.0 end) as double) as share_ordering_again,
+        cast(avg(case when ordered_again then 1 else 0 end) as double) as share_ordering_again,
         cast(percentile_cont(0.25) within group (order by days_to_next_order) as double)
             as days_to_next_order_p25,
         cast(percentile_cont(0.5) within group (order by days_to_next_order) as double)

@@ -137,7 +137,7 @@ final as (
         first_purchase,
         product_id,
         cast(count(*) as bigint) as customers,
-        cast(avg(case when later_orders > 0 then 1.0 else 0.0 end) as double) as repeat_rate,
+        cast(avg(case when later_orders > 0 then 1 else 0 end) as double) as repeat_rate,
         cast(sum(case when is_mature then 1 else 0 end) as bigint) as mature_customers,
         cast(avg(case when is_mature then revenue_12m end) as double) as revenue_12m_per_customer,
         cast(avg(case when is_mature then margin_12m end) as double) as margin_12m_per_customer

@@ -44,7 +44,7 @@ final as (
         cast(segments.customers as bigint) as customers,
         cast(segments.identified_customers as bigint) as identified_customers,
         cast(segments.email_reachable_customers as bigint) as email_reachable_customers,
-        cast(1.0 * segments.customers / totals.all_customers as double) as share_of_customers,
+        cast(cast(segments.customers as double) / totals.all_customers as double) as share_of_customers,
         cast(segments.revenue as double) as revenue,
         cast(segments.revenue / nullif(totals.all_revenue, 0) as double) as share_of_revenue,
         cast(segments.gross_margin as double) as gross_margin,

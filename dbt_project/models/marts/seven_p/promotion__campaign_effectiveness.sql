@@ -52,8 +52,8 @@ rates as (
         coalesce(arms.control_sends, 0) as control_sends,
         coalesce(arms.treated_conversions, 0) as treated_conversions,
         coalesce(arms.control_conversions, 0) as control_conversions,
-        1.0 * arms.treated_conversions / nullif(arms.treated_sends, 0) as treated_conversion_rate,
-        1.0 * arms.control_conversions / nullif(arms.control_sends, 0) as control_conversion_rate,
+        cast(arms.treated_conversions as double) / nullif(arms.treated_sends, 0) as treated_conversion_rate,
+        cast(arms.control_conversions as double) / nullif(arms.control_sends, 0) as control_conversion_rate,
         arms.treated_revenue / nullif(arms.treated_sends, 0) as treated_revenue_per_send,
         arms.control_revenue / nullif(arms.control_sends, 0) as control_revenue_per_send,
         arms.treated_gross_margin / nullif(arms.treated_sends, 0) as treated_margin_per_send,
@@ -109,8 +109,8 @@ final as (
         cast((incremental_gross_margin - cost) / nullif(cost, 0) as double) as roi,
         cast(opens as bigint) as opens,
         cast(clicks as bigint) as clicks,
-        cast(1.0 * opens / nullif(treated_sends, 0) as double) as open_rate,
-        cast(1.0 * clicks / nullif(treated_sends, 0) as double) as click_rate,
+        cast(cast(opens as double) / nullif(treated_sends, 0) as double) as open_rate,
+        cast(cast(clicks as double) / nullif(treated_sends, 0) as double) as click_rate,
         cast(unsubscribes as bigint) as unsubscribes,
         {{ var('attribution_days') }} as attribution_days
     from uplift

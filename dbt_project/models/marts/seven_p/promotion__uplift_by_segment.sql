@@ -65,8 +65,8 @@ final as (
         cast(arms.control_sends as bigint) as control_sends,
         cast(arms.treated_conversions as bigint) as treated_conversions,
         cast(arms.control_conversions as bigint) as control_conversions,
-        cast(1.0 * arms.treated_conversions / nullif(arms.treated_sends, 0) as double) as treated_conversion_rate,
-        cast(1.0 * arms.control_conversions / nullif(arms.control_sends, 0) as double) as control_conversion_rate,
+        cast(cast(arms.treated_conversions as double) / nullif(arms.treated_sends, 0) as double) as treated_conversion_rate,
+        cast(cast(arms.control_conversions as double) / nullif(arms.control_sends, 0) as double) as control_conversion_rate,
         {{ uplift_columns('arms.treated_conversions', 'arms.treated_sends', 'arms.control_conversions', 'arms.control_sends') }},
         cast(
             (

@@ -100,14 +100,14 @@ final as (
         cast(coalesce(funnel.cart_sessions, 0) as bigint) as cart_sessions,
         cast(coalesce(funnel.checkout_sessions, 0) as bigint) as checkout_sessions,
         cast(coalesce(funnel.purchase_sessions, 0) as bigint) as purchase_sessions,
-        cast(1.0 * funnel.product_view_sessions / nullif(funnel.sessions, 0) as double) as product_view_rate,
-        cast(1.0 * funnel.cart_sessions / nullif(funnel.product_view_sessions, 0) as double)
+        cast(cast(funnel.product_view_sessions as double) / nullif(funnel.sessions, 0) as double) as product_view_rate,
+        cast(cast(funnel.cart_sessions as double) / nullif(funnel.product_view_sessions, 0) as double)
             as view_to_cart_rate,
-        cast(1.0 * funnel.checkout_sessions / nullif(funnel.cart_sessions, 0) as double)
+        cast(cast(funnel.checkout_sessions as double) / nullif(funnel.cart_sessions, 0) as double)
             as cart_to_checkout_rate,
-        cast(1.0 * funnel.purchase_sessions / nullif(funnel.checkout_sessions, 0) as double)
+        cast(cast(funnel.purchase_sessions as double) / nullif(funnel.checkout_sessions, 0) as double)
             as checkout_to_purchase_rate,
-        cast(1.0 * funnel.purchase_sessions / nullif(funnel.sessions, 0) as double) as session_conversion_rate
+        cast(cast(funnel.purchase_sessions as double) / nullif(funnel.sessions, 0) as double) as session_conversion_rate
     from spine
     left join new_customers on spine.month = new_customers.month and spine.channel = new_customers.channel
     left join funnel on spine.month = funnel.month and spine.channel = funnel.channel
