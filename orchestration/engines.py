@@ -73,6 +73,7 @@ def export_to_lake(
         folder = lake_folder(lake, schema, table)
         tmp = folder.with_name(table + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
+        tmp.parent.mkdir(parents=True, exist_ok=True)
         rows[name] = int(con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0])
         column = PARTITIONED_BY_MONTH.get(name)
         if column and rows[name]:
@@ -81,7 +82,7 @@ def export_to_lake(
                 f'from "{schema}"."{table}") to \'{tmp}\' (format parquet, partition_by ({PARTITION_COLUMN}))'
             )
         else:
-            tmp.mkdir(parents=True)
+            tmp.mkdir()
             con.execute(f'copy "{schema}"."{table}" to \'{tmp / "part-0.parquet"}\' (format parquet)')
         _swap_in(tmp, folder)
     return rows
