@@ -102,7 +102,7 @@ def test_spark_tables_are_read_back_with_their_types(con, tmp_path: Path):
     rows = engines.import_from_spark(con, tmp_path, [("marts", "fct_orders")])
     assert rows == {"marts.fct_orders": 2}
     assert con.execute("select * from marts.fct_orders order by 1").fetchall()[1][0] == "o2"
-    types = dict(con.execute("select column_name, data_type from (describe marts.fct_orders)").fetchall())
+    types = dict(con.execute("select column_name, column_type from (describe marts.fct_orders)").fetchall())
     assert types == {"order_id": "VARCHAR", "ordered_at": "TIMESTAMP", "revenue": "DOUBLE"}
     with pytest.raises(FileNotFoundError, match=r"marts\.missing"):
         engines.import_from_spark(con, tmp_path, [("marts", "missing")])
