@@ -247,6 +247,10 @@ def _report(result, started: float, log_path: Path | None) -> RunReport:
             if not evaluation.passed:
                 key = evaluation.asset_key.to_user_string()
                 report.failed_checks.append(f"{key}: {evaluation.check_name} ({evaluation.severity.value})")
+        elif event.event_type_value == "STEP_SKIPPED":
+            # A step is skipped when an asset it reads was not reported built: the warehouse is incomplete.
+            report.failed_steps.append(f"{event.step_key}: skipped, an asset it reads was not built")
+            report.success = False
         elif event.event_type_value == "STEP_FAILURE":
             error = event.event_specific_data.error
             report.failed_steps.append(
