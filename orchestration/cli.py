@@ -98,27 +98,6 @@ def _busy(command: str, exc) -> int:
     return EXIT_BUSY
 
 
-def _spark_available() -> bool:
-    """Whether dbt-spark, PySpark and a Java runtime are installed; says what to install when not."""
-    import importlib.util
-    import shutil
-
-    missing = [m for m in ("pyspark", "dbt.adapters.spark") if importlib.util.find_spec(m) is None]
-    if missing:
-        print(
-            f"--engine spark needs {' and '.join(missing)}: pip install 'ecrm[spark]' (make install-dev does).",
-            file=sys.stderr,
-        )
-        return False
-    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
-        print(
-            "--engine spark needs a Java runtime (17 or later): `make java` installs Debian's.",
-            file=sys.stderr,
-        )
-        return False
-    return True
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """Materialise every asset in dependency order and print what each layer holds."""
     from orchestration.locking import WarehouseBusy
@@ -132,8 +111,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    if engine == "spark" and not _spark_available():
-        return 2
+    if engine == "spark":
+        from orchestration.engines import spark_unavailable
+
+        reason = spark_unavailable()
+        if reason:
+            print(f"--engine spark cannot run here: {reason}.", file=sys.stderr)
+            return 2
     if not landing.exists():
         print(
             f"No landing folder at {landing}: run `ecrm generate` or point --landing at your files.",

@@ -46,6 +46,19 @@ def dbt_target(engine: str) -> str:
         raise ValueError(f"unknown engine {engine!r}: one of {', '.join(DBT_TARGETS)}") from None
 
 
+def spark_unavailable() -> str | None:
+    """Why a Spark build cannot run on this machine (dbt-spark, PySpark or a Java runtime missing), or None."""
+    import importlib.util
+    import os
+
+    missing = [m for m in ("pyspark", "dbt.adapters.spark") if importlib.util.find_spec(m) is None]
+    if missing:
+        return f"{' and '.join(missing)} not installed: pip install 'ecrm[spark]' (make install-dev does)"
+    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+        return "no Java runtime (17 or later): `make java` installs Debian's openjdk-17-jre-headless"
+    return None
+
+
 def lake_folder(lake: Path, schema: str, table: str) -> Path:
     """The Parquet folder of one source table in the lake."""
     return lake / schema / table
@@ -131,12 +144,10 @@ def import_from_spark(
     """
     rows = {}
     for schema, table in tables:
-        files = sorted(spark_table_folder(spark_warehouse, schema, table).glob("*.parquet"))
+        folder = spark_table_folder(spark_warehouse, schema, table)
+        files = sorted(folder.glob("*.parquet"))
         if not files:
-            raise FileNotFoundError(
-                f"Spark built {schema}.{table} but no Parquet file of it is in "
-                f"{spark_table_folder(spark_warehouse, schema, table)}"
-            )
+            raise FileNotFoundError(f"Spark built {schema}.{table} but no Parquet file of it is in {folder}")
         listed = ", ".join(f"'{f}'" for f in files)
         con.execute(f'create schema if not exists "{schema}"')
         con.execute(f'create or replace table "{schema}"."{table}" as select * from read_parquet([{listed}])')

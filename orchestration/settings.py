@@ -90,17 +90,20 @@ def engine() -> str:
 def spark_lake_path(warehouse: Path | None = None) -> Path:
     """Where the Spark build reads its sources: the checked raw, quarantine, ops and ml tables as Parquet,
     one folder per table (``ECRM_SPARK_LAKE``, default ``spark/lake`` beside the warehouse file)."""
-    if os.environ.get("ECRM_SPARK_LAKE"):
-        return Path(os.environ["ECRM_SPARK_LAKE"]).resolve()
-    return (warehouse or warehouse_path()).parent / "spark" / "lake"
+    return _spark_folder("ECRM_SPARK_LAKE", "lake", warehouse)
 
 
 def spark_warehouse_dir(warehouse: Path | None = None) -> Path:
     """Spark's own warehouse (``spark.sql.warehouse.dir``): the tables dbt-spark builds, as Parquet, and its
     catalogue (``ECRM_SPARK_WAREHOUSE``, default ``spark/warehouse`` beside the warehouse file)."""
-    if os.environ.get("ECRM_SPARK_WAREHOUSE"):
-        return Path(os.environ["ECRM_SPARK_WAREHOUSE"]).resolve()
-    return (warehouse or warehouse_path()).parent / "spark" / "warehouse"
+    return _spark_folder("ECRM_SPARK_WAREHOUSE", "warehouse", warehouse)
+
+
+def _spark_folder(variable: str, name: str, warehouse: Path | None) -> Path:
+    """The folder ``variable`` names, else ``spark/<name>`` beside the warehouse file."""
+    if os.environ.get(variable):
+        return Path(os.environ[variable]).resolve()
+    return (warehouse or warehouse_path()).parent / "spark" / name
 
 
 def dbt_executable() -> str:

@@ -127,14 +127,3 @@ def query(pipeline: Pipeline, sql: str, params: list | None = None):
         return con.execute(sql, params or []).df()
     finally:
         con.close()
-
-
-def spark_missing() -> str | None:
-    """Why the Spark build cannot run here, or None."""
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        return "PySpark is not installed (make install-dev installs the spark extra)"
-    if shutil.which("java") is None:
-        return "no Java runtime (make java installs Debian's openjdk-17-jre-headless)"
-    return None

@@ -20,7 +20,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-from pipeline_fixtures import DBT_PROJECT, spark_missing
+from pipeline_fixtures import DBT_PROJECT
+
+from orchestration.engines import spark_unavailable
 
 pytestmark = pytest.mark.e2e
 
@@ -212,7 +214,7 @@ def _build(root: Path, engine: str) -> dict[str, pd.DataFrame]:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, pd.DataFrame]]:
-    reason = spark_missing()
+    reason = spark_unavailable()
     if reason:
         pytest.skip(reason)
     root = tmp_path_factory.mktemp("portable")

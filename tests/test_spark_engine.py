@@ -15,8 +15,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from pipeline_fixtures import spark_missing
 
+from orchestration.engines import spark_unavailable
 from tests.conftest import _run_on_landing, environment_kept
 
 CUSTOMERS = 2_000
@@ -27,7 +27,7 @@ REL_TOL = 1e-9
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    reason = spark_missing()
+    reason = spark_unavailable()
     if reason:
         pytest.skip(reason)
     from orchestration.demo.generator import generate
@@ -67,6 +67,13 @@ def _tables(warehouse: Path, schemas: tuple[str, ...]) -> dict[str, dict[str, st
 def _one(warehouse: Path, sql: str) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute(sql).fetchall()
+
+
+def _agree(a, b, rel_tol: float, abs_tol: float = 0.0) -> bool:
+    """Whether two figures of the engines agree: equal (both null included) or within the tolerance."""
+    return a == b or (
+        a is not None and b is not None and math.isclose(a, b, rel_tol=rel_tol, abs_tol=abs_tol)
+    )
 
 
 def test_both_runs_succeed_and_spark_built_its_tables(runs):
@@ -111,8 +118,7 @@ def test_every_mart_column_sums_to_the_same(runs):
         sql = f"select {', '.join(exprs)} from {table}"
         on_duckdb, on_spark = (_one(run.warehouse, sql)[0] for run in runs.values())
         for expr, a, b in zip(exprs, on_duckdb, on_spark, strict=True):
-            same = a == b or (a is not None and b is not None and math.isclose(a, b, rel_tol=REL_TOL))
-            assert same, f"{table} {expr}: {a} on DuckDB, {b} on Spark"
+            assert _agree(a, b, REL_TOL), f"{table} {expr}: {a} on DuckDB, {b} on Spark"
 
 
 def test_the_same_source_records_make_the_same_customer(runs):
@@ -140,9 +146,7 @@ def test_key_figures_per_segment_agree(runs):
         assert math.isclose(sum(float(r[2]) for r in rows), float(revenue), rel_tol=1e-9)
     for a, b in zip(on_duckdb, on_spark, strict=True):
         assert a[:2] == b[:2]
-        assert all(
-            math.isclose(float(x), float(y), rel_tol=REL_TOL) for x, y in zip(a[2:], b[2:], strict=True)
-        ), (a, b)
+        assert all(_agree(x, y, REL_TOL) for x, y in zip(a[2:], b[2:], strict=True)), (a, b)
 
 
 def test_predictions_agree_customer_by_customer(runs):
@@ -156,7 +160,7 @@ def test_predictions_agree_customer_by_customer(runs):
     assert [r[0] for r in on_spark] == [r[0] for r in on_duckdb]
     for a, b in zip(on_duckdb, on_spark, strict=True):
         for x, y in zip(a[1:], b[1:], strict=True):
-            assert (x is None and y is None) or math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-9), (a, b)
+            assert _agree(x, y, rel_tol=1e-6, abs_tol=1e-9), (a, b)
 
 
 def test_the_published_copy_holds_the_spark_marts(runs):
