@@ -1,6 +1,7 @@
 -- One row per unified customer with the attributes of its records merged (survivorship):
 --   * name, e-mail, phone and location each come from the most recently updated CRM record or shop
---     account that has them (CRM first on a tie), else from the latest guest order (e-mail, location);
+--     account that has them (CRM first on a tie, then the smaller record id), else from the latest guest
+--     order (e-mail, location);
 --     placeholder e-mails and phones never survive;
 --   * e-mail consent is the latest statement among CRM records (email_opt_in) and shop accounts
 --     (accepts_marketing); SMS consent is the latest CRM statement; an unsubscribe from a campaign turns
@@ -62,12 +63,14 @@ unsubscribes as (
 
 ),
 
--- Every statement about the person, newest first within a customer: priority breaks ties (CRM, shop, guest).
+-- Every statement about the person, newest first within a customer: priority breaks ties (CRM, shop, guest),
+-- then the record's own id, so that the same records give the same survivor on every engine.
 statements as (
 
     select
         customer_id,
         1 as priority,
+        crm_customer_id as record_id,
         updated_at as stated_at,
         created_at,
         first_name,
@@ -87,6 +90,7 @@ statements as (
     select
         customer_id,
         2 as priority,
+        shop_customer_id,
         updated_at,
         created_at,
         first_name,
@@ -106,6 +110,7 @@ statements as (
     select
         customer_id,
         3 as priority,
+        order_id,
         ordered_at,
         cast(null as timestamp),
         cast(null as {{ dbt.type_string() }}),
@@ -142,7 +147,7 @@ best_name as (
         select
             *,
             row_number() over (
-                partition by customer_id order by stated_at desc, priority asc
+                partition by customer_id order by stated_at desc, priority asc, record_id asc
             ) as n
         from ranked
         where first_name is not null or last_name is not null
@@ -159,7 +164,9 @@ best_email as (
     from (
         select
             *,
-            row_number() over (partition by customer_id order by stated_at desc, priority asc) as n
+            row_number() over (
+                partition by customer_id order by stated_at desc, priority asc, record_id asc
+            ) as n
         from ranked
         where email is not null and not is_placeholder_email
     ) as candidates
@@ -175,7 +182,9 @@ best_phone as (
     from (
         select
             *,
-            row_number() over (partition by customer_id order by stated_at desc, priority asc) as n
+            row_number() over (
+                partition by customer_id order by stated_at desc, priority asc, record_id asc
+            ) as n
         from ranked
         where phone_e164 is not null and not is_placeholder_phone
     ) as candidates
@@ -193,7 +202,9 @@ best_location as (
     from (
         select
             *,
-            row_number() over (partition by customer_id order by stated_at desc, priority asc) as n
+            row_number() over (
+                partition by customer_id order by stated_at desc, priority asc, record_id asc
+            ) as n
         from ranked
         where country is not null
     ) as candidates
@@ -209,7 +220,9 @@ email_consent as (
     from (
         select
             *,
-            row_number() over (partition by customer_id order by stated_at desc, priority asc) as n
+            row_number() over (
+                partition by customer_id order by stated_at desc, priority asc, record_id asc
+            ) as n
         from ranked
         where email_opt_in is not null
     ) as candidates
@@ -225,7 +238,9 @@ sms_consent as (
     from (
         select
             *,
-            row_number() over (partition by customer_id order by stated_at desc, priority asc) as n
+            row_number() over (
+                partition by customer_id order by stated_at desc, priority asc, record_id asc
+            ) as n
         from ranked
         where sms_opt_in is not null
     ) as candidates
@@ -241,7 +256,7 @@ acquisition as (
     from (
         select
             *,
-            row_number() over (partition by customer_id order by created_at, priority) as n
+            row_number() over (partition by customer_id order by created_at, priority, record_id) as n
         from ranked
         where acquisition_channel is not null
     ) as candidates
