@@ -1,6 +1,6 @@
 """Speed and memory of every pipeline stage, with reference points measured in the same run.
 
-    python benchmarks/pipeline.py --customers 10000 [--workdir DIR] [--keep]
+    python benchmarks/pipeline.py --customers 10000 [--engine spark] [--workdir DIR] [--keep]
 
 Each stage runs in its own fresh Python process (so its peak memory is its own) on the same warehouse,
 in dependency order: generate, load + contracts, dbt build, customer models (CLV + churn), basket rules,
@@ -21,7 +21,14 @@ Basket mining against the C implementation and CLV on unique rows against all ro
 "wall s (work)" is a stage's own work; the imports it needs (Dagster, dagster-dbt, the models: a few seconds)
 are timed apart, because one real run (``ecrm run``) pays them once; the total counts them once.
 
-Prints a Markdown table and writes ``benchmarks/results/pipeline_<customers>.json`` and ``.md``.
+With ``--engine spark`` the stages after loading also run on Spark (``ECRM_ENGINE=spark``, PySpark in local
+mode on this machine's cores) on a copy of the loaded warehouse, beside the same stages on DuckDB in the same
+run. Loading is the same code on both engines, so it runs once. Two more references show where a Spark build's
+time goes besides Spark's own work: the export of the raw layer to the Parquet lake, and the read of Spark's
+tables back into the DuckDB file. The two warehouses' row counts per layer are compared.
+
+Prints a Markdown table and writes ``benchmarks/results/pipeline_<customers>.json`` and ``.md``
+(``pipeline_<customers>_spark.*`` with ``--engine spark``).
 """
 
 from __future__ import annotations
@@ -131,6 +138,70 @@ def _compiled_sql_code(warehouse_copy: Path, target: Path, with_tests: bool) -> 
     )
 
 
+def _export_to_lake_code(warehouse_copy: Path, lake: Path) -> str:
+    # What every Spark build pays first: the DuckDB file's raw, quarantine, ops and ml tables as Parquet.
+    return (
+        "import duckdb, pathlib\n"
+        "from orchestration import engines\n"
+        f"con = duckdb.connect({str(warehouse_copy)!r})\n"
+        f"rows = engines.export_to_lake(con, pathlib.Path({str(lake)!r}))\n"
+        "assert sum(rows.values()) > 0, rows\n"
+    )
+
+
+def _import_from_spark_code(spark_warehouse: Path, database: Path) -> str:
+    # What every Spark build pays after: Spark's tables (Parquet) read back into a DuckDB file.
+    return (
+        "import duckdb, pathlib\n"
+        "from orchestration import engines\n"
+        f"folder = pathlib.Path({str(spark_warehouse)!r})\n"
+        "tables = sorted((d.name.removesuffix('.db'), t.name) for d in folder.glob('*.db') for t in d.iterdir()"
+        " if t.is_dir())\n"
+        f"con = duckdb.connect({str(database)!r})\n"
+        "rows = engines.import_from_spark(con, folder, tables)\n"
+        "assert len(rows) > 10, rows\n"
+    )
+
+
+def _run_stages(stages: list[tuple[str, str]], env: dict, label: str = "") -> list[dict]:
+    """Each stage (name, Dagster selection) in its own process, in order; one measurement per stage."""
+    rows = []
+    for name, selection in stages:
+        print(f"running {name}{label} ...", flush=True)
+        rows.append({"stage": name, **measure(_stage_code(selection), STAGE_SETUP, env)})
+    return rows
+
+
+def _total(rows: list[dict]) -> dict:
+    """The stages' work plus one start-up: one pipeline run imports Dagster, dbt and the models once, while
+    each stage here paid them in its own process."""
+    return {
+        "stage": "total: the stages' work plus one start-up",
+        "wall_s": sum(r["wall_s"] for r in rows) + max(r["setup_s"] for r in rows),
+        "setup_s": max(r["setup_s"] for r in rows),
+        "process_wall_s": sum(r["process_wall_s"] for r in rows),
+        "cpu_s": sum(r["cpu_s"] for r in rows),
+        "peak_mb": max(r["peak_mb"] for r in rows),
+        "tree_cpu_s": sum(r["tree_cpu_s"] for r in rows),
+        "tree_peak_mb": max(r["tree_peak_mb"] for r in rows),
+    }
+
+
+def _rows_per_layer(warehouse: str) -> dict[str, int]:
+    """Rows of every table, summed per layer (schema) of the warehouse."""
+    import duckdb
+
+    counts: dict[str, int] = {}
+    with duckdb.connect(warehouse, read_only=True) as con:
+        for schema, name in con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_schema in ('raw','quarantine','staging','intermediate','marts','ml','ops')"
+        ).fetchall():
+            counts.setdefault(schema, 0)
+            counts[schema] += con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
+    return counts
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -140,7 +211,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", help="where to put data (default: a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--results", default=str(RESULTS), help="where to write the JSON and Markdown")
+    parser.add_argument(
+        "--engine", choices=("duckdb", "spark"), default="duckdb",
+        help="spark: also run the stages after loading on Spark, beside DuckDB, in the same run",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.engine == "spark":
+        from orchestration import engines
+        from orchestration.settings import spark_warehouse_dir
+
+        if reason := engines.spark_unavailable():
+            parser.error(f"--engine spark cannot run here: {reason}")
 
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="ecrm_bench_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -151,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
         "DAGSTER_HOME": str(work / "dagster_home"),
         "PYTHONPATH": str(ROOT),
+        "ECRM_ENGINE": "duckdb",
     })  # fmt: skip
     (work / "dagster_home").mkdir(exist_ok=True)
     (work / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
@@ -164,18 +246,22 @@ def main(argv: list[str] | None = None) -> int:
             env,
         )
         rows.append({"stage": "generate", **gen})
-    for name, selection in STAGES:
-        print(f"running {name} ...", flush=True)
-        rows.append({"stage": name, **measure(_stage_code(selection), STAGE_SETUP, env)})
-    # One pipeline run imports Dagster, dbt and the models once; each stage here paid them in its own process.
-    total = {
-        "stage": "total: the stages' work plus one start-up",
-        "wall_s": sum(r["wall_s"] for r in rows) + max(r["setup_s"] for r in rows),
-        "setup_s": max(r["setup_s"] for r in rows),
-        "process_wall_s": sum(r["process_wall_s"] for r in rows),
-        "cpu_s": sum(r["cpu_s"] for r in rows),
-        "peak_mb": max(r["peak_mb"] for r in rows),
-    }
+    load, after_load = STAGES[:1], STAGES[1:]
+    rows += _run_stages(load, env)
+    if args.engine == "spark":
+        # The same loaded warehouse for Spark, in a folder of its own (its lake and Spark's tables go beside).
+        spark_file = work / "spark" / "warehouse" / "ecrm.duckdb"
+        shutil.rmtree(spark_file.parent.parent, ignore_errors=True)
+        spark_file.parent.mkdir(parents=True)
+        shutil.copyfile(env["ECRM_WAREHOUSE"], spark_file)
+        spark_env = {**env, "ECRM_ENGINE": "spark", "ECRM_WAREHOUSE": str(spark_file)}
+        for variable in ("ECRM_SPARK_LAKE", "ECRM_SPARK_WAREHOUSE"):  # beside the copy, as by default
+            spark_env.pop(variable, None)
+    rows += _run_stages(after_load, env)
+    total = _total(rows)
+    spark_rows: list[dict] = []
+    if args.engine == "spark":
+        spark_rows = _run_stages(after_load, spark_env, " on Spark")
 
     refs = []
     floor_db = work / "floor.duckdb"
@@ -210,33 +296,50 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copyfile(env["ECRM_WAREHOUSE"], copy)
         refs.append({"stage": name, **measure(make(copy), env=env)})
     (work / "reference_copy.duckdb").unlink(missing_ok=True)
+    if args.engine == "spark":
+        copy, lake = work / "reference_copy.duckdb", work / "reference_lake"
+        shutil.copyfile(spark_file, copy)
+        shutil.rmtree(lake, ignore_errors=True)
+        refs.append({
+            "stage": "Spark's way in: export_to_lake alone (raw, quarantine, ops, ml → Parquet)",
+            **measure(_export_to_lake_code(copy, lake), env=env),
+        })  # fmt: skip
+        copy.unlink()
+        shutil.rmtree(lake, ignore_errors=True)
+        refs.append({
+            "stage": "Spark's way out: import_from_spark alone (every table Spark built → DuckDB file)",
+            **measure(_import_from_spark_code(spark_warehouse_dir(spark_file), copy), env=env),
+        })  # fmt: skip
+        copy.unlink(missing_ok=True)
 
     import duckdb
 
-    counts = {}
+    counts = _rows_per_layer(env["ECRM_WAREHOUSE"])
     with duckdb.connect(env["ECRM_WAREHOUSE"], read_only=True) as con:
-        for schema, name in con.execute(
-            "select table_schema, table_name from information_schema.tables "
-            "where table_schema in ('raw','quarantine','staging','intermediate','marts','ml','ops')"
-        ).fetchall():
-            counts.setdefault(schema, 0)
-            counts[schema] += con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
         orders, events = con.execute(
             "select (select count(*) from raw.shop__orders), (select count(*) from raw.web__events)"
         ).fetchone()
 
     result = {
-        "customers": args.customers,
+        "customers": args.customers, "engine": args.engine,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "stages": rows, "total": total, "references": refs, "rows_per_layer": counts,
         "orders": orders, "web_events": events, "elapsed_s": time.perf_counter() - t_all,
     }  # fmt: skip
+    if args.engine == "spark":
+        result["spark"] = {
+            "stages": spark_rows,
+            "total": _total(rows[: len(rows) - len(after_load)] + spark_rows),
+            "rows_per_layer": _rows_per_layer(str(spark_file)),
+        }
+        result["elapsed_s"] = time.perf_counter() - t_all
     md = render(result)
     print(md)
     results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
-    (results / f"pipeline_{args.customers}.json").write_text(json.dumps(result, indent=2, default=str))
-    (results / f"pipeline_{args.customers}.md").write_text(md + "\n")
+    stem = f"pipeline_{args.customers}" + ("_spark" if args.engine == "spark" else "")
+    (results / f"{stem}.json").write_text(json.dumps(result, indent=2, default=str))
+    (results / f"{stem}.md").write_text(md + "\n")
     if not args.keep and not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
     return 0
@@ -259,7 +362,50 @@ def render(result: dict) -> str:
         "",
         "Rows per layer: " + ", ".join(f"{k} {v:,}" for k, v in sorted(result["rows_per_layer"].items())),
     ]
+    if "spark" in result:
+        lines += ["", *render_engines(result)]
     return "\n".join(lines)
+
+
+def render_engines(result: dict) -> list[str]:
+    """The stages after loading on DuckDB and on Spark side by side (Markdown lines).
+
+    CPU and memory here are those of the whole process tree (``tree_cpu_s``, ``tree_peak_mb``), so Spark's
+    Java runtime, which ``getrusage`` does not see, is counted.
+    """
+    spark = result["spark"]
+    duckdb_rows = {r["stage"]: r for r in [*result["stages"], result["total"]]}
+    lines = [
+        f"#### DuckDB and Spark (local, {result['machine']['cpus']} cores) on the same loaded warehouse",
+        "",
+        "| stage | DuckDB wall s | Spark wall s | Spark ÷ DuckDB | DuckDB CPU s | Spark CPU s "
+        "| DuckDB peak MB | Spark peak MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in [*spark["stages"], spark["total"]]:
+        d = duckdb_rows[r["stage"]]
+        lines.append(
+            f"| {r['stage']} | {d['wall_s']:.1f} | {r['wall_s']:.1f} | {r['wall_s'] / d['wall_s']:.1f} "
+            f"| {d['tree_cpu_s']:.1f} | {r['tree_cpu_s']:.1f} | {d['tree_peak_mb']:.0f} "
+            f"| {r['tree_peak_mb']:.0f} |"
+        )
+    # Staging models are views on both engines; the copy a Spark build fills takes Spark's tables only.
+    layers = sorted(spark["rows_per_layer"])
+    different = [k for k in layers if spark["rows_per_layer"][k] != result["rows_per_layer"].get(k)]
+    lines += [
+        "",
+        "The total on Spark counts loading (the same code on both engines) once, as a Spark run does. "
+        "CPU and peak memory are those of the whole process tree, Spark's Java runtime included.",
+        "",
+        "Rows per layer on Spark (tables; staging models are views): "
+        + ", ".join(f"{k} {spark['rows_per_layer'][k]:,}" for k in layers)
+        + (
+            f" (**not the same as on DuckDB in {', '.join(different)}**)"
+            if different
+            else " (the same as on DuckDB in every layer)"
+        ),
+    ]
+    return lines
 
 
 if __name__ == "__main__":

@@ -111,7 +111,7 @@ def test_pipeline_benchmark_measures_every_stage_and_reference(tmp_path: Path) -
     for documented in DOCUMENTED_REFERENCES:
         assert sum(documented in r for r in references) == 1, (documented, references)
     for row in [*result["stages"], *result["references"]]:
-        assert min(row["wall_s"], row["cpu_s"], row["peak_mb"]) > 0, row
+        assert min(row["wall_s"], row["cpu_s"], row["peak_mb"], row["tree_peak_mb"]) > 0, row
         # A measurement's own work is part of its process's whole time.
         assert row["wall_s"] <= row["process_wall_s"], row
     # The total counts the stages' work and one start-up, and its peak is the largest stage's.
@@ -133,3 +133,66 @@ def test_pipeline_benchmark_measures_every_stage_and_reference(tmp_path: Path) -
     assert f"{result['orders']:,} orders" in table
     for name in ["generate", *declared, *references]:
         assert f"| {name} |" in table, name
+
+
+def _measure_module():
+    """benchmarks/measure.py as a module."""
+    spec = importlib.util.spec_from_file_location("measure_benchmark", REPO / "benchmarks" / "measure.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# A process that starts a helper and never waits for it, as PySpark does with its Java runtime: the helper
+# fills 300 MB and spins about a second of CPU while its parent sleeps, then the parent exits without waiting.
+_UNWAITED_HELPER = """
+import os, subprocess, sys, time
+helper = ("import time\\nblock = bytearray(300 * 2**20)\\nblock[::4096] = b'x' * len(block[::4096])\\n"
+          "t = time.process_time()\\nwhile time.process_time() - t < 1.0: pass\\ntime.sleep(0.5)")
+subprocess.Popen([sys.executable, "-c", helper])
+time.sleep(2.5)
+sys.stdout.flush()
+"""
+
+
+def test_measure_counts_a_process_its_parent_never_waits_for():
+    measured = _measure_module().measure(_UNWAITED_HELPER)
+    # getrusage sees only waited children: the helper's second of CPU and its 300 MB are not in it...
+    assert measured["cpu_s"] < 0.6, measured
+    assert measured["peak_mb"] < 200, measured
+    # ...the sampled process tree has both.
+    assert measured["tree_cpu_s"] >= 0.9, measured
+    assert measured["tree_peak_mb"] >= 300, measured
+
+
+def _row(stage: str, wall: float, cpu: float, peak: float) -> dict:
+    return {"stage": stage, "wall_s": wall, "setup_s": 1.0, "process_wall_s": wall + 1.0, "cpu_s": cpu,
+            "peak_mb": peak, "tree_cpu_s": cpu, "tree_peak_mb": peak}  # fmt: skip
+
+
+def test_the_engine_table_sets_each_spark_stage_beside_the_same_duckdb_stage():
+    bench = _benchmark_module()
+    duckdb_stages = [_row("load + contracts", 10, 12, 900), _row("dbt build (warehouse)", 20, 30, 400)]
+    spark_stages = [_row("dbt build (warehouse)", 150, 200, 2500)]
+    result = {
+        "machine": {"cpus": 2},
+        "stages": duckdb_stages,
+        "total": bench._total(duckdb_stages),
+        "rows_per_layer": {"raw": 100, "staging": 90, "marts": 40},
+        "spark": {
+            "stages": spark_stages,
+            "total": bench._total(duckdb_stages[:1] + spark_stages),
+            "rows_per_layer": {"raw": 100, "marts": 41},
+        },
+    }
+    lines = bench.render_engines(result)
+    # Written out by hand: 150 s against 20 s is 7.5 times; the totals are 10 + 20 + 1 and 10 + 150 + 1 s.
+    assert "| dbt build (warehouse) | 20.0 | 150.0 | 7.5 | 30.0 | 200.0 | 400 | 2500 |" in lines
+    assert any(
+        line.startswith("| total: the stages' work plus one start-up | 31.0 | 161.0 | 5.2 |")
+        for line in lines
+    )
+    # A layer with other counts is named; staging (views on both engines) is not compared.
+    assert "**not the same as on DuckDB in marts**" in lines[-1]
+    result["spark"]["rows_per_layer"]["marts"] = 40
+    assert "the same as on DuckDB in every layer" in bench.render_engines(result)[-1]
