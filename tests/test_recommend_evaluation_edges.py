@@ -203,3 +203,40 @@ def test_rows_without_a_customer_or_product_are_left_out():
     base = evaluate_recommendations(lines, CUTOFF, ks=(1, 3), rule_params=NO_RULES)
     pd.testing.assert_frame_equal(ev, base)
     assert ev.attrs["n_train_customers"] == 6
+
+
+def test_popularity_ties_are_broken_by_the_product_id_as_text():
+    # Integer ids: 9 and 10 have one buyer each, 5 has two. As text "10" < "9", so 10 comes first.
+    lines = pd.DataFrame(
+        {
+            "order_id": ["o1", "o2", "o3", "o4", "o5"],
+            "customer_id": ["c1", "c2", "c3", "c4", "c3"],
+            "ordered_at": pd.to_datetime(
+                ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-20"]
+            ),
+            "product_id": [9, 10, 5, 5, 10],
+        }
+    )
+    ev = evaluate_recommendations(lines, CUTOFF, ks=(1,), rule_params=NO_RULES)
+    # c3 owns 5 and buys 10 next: popularity [10, 9]; co-occurrence scores nothing, so the same order.
+    assert _value(ev, "popularity", "hit_rate", 1) == 1.0
+    assert _value(ev, "cooccurrence", "hit_rate", 1) == 1.0
+
+
+def _hit_rates(**by_model: float) -> pd.DataFrame:
+    rows = [(model, "hit_rate", 3, value, 10) for model, value in by_model.items()]
+    rows += [(model, "hit_rate", 10, 1.0, 10) for model in by_model]  # another length, always higher
+    return pd.DataFrame(rows, columns=recommend_evaluation.EVALUATION_COLUMNS)
+
+
+def test_browsing_is_preferred_only_when_its_hit_rate_at_k_is_strictly_higher():
+    prefers = recommend_evaluation.prefers_browsing
+    assert prefers(_hit_rates(rules=0.2, browsing=0.3))
+    assert not prefers(_hit_rates(rules=0.3, browsing=0.3))  # a tie keeps the rules
+    assert not prefers(_hit_rates(rules=0.3, browsing=0.2))
+    assert not prefers(_hit_rates(rules=0.2))  # browsing not evaluated
+    assert not prefers(_hit_rates(browsing=0.2))
+    assert not prefers(_hit_rates(rules=float("nan"), browsing=0.2))  # nobody judged
+    assert not prefers(_hit_rates(rules=0.2, browsing=float("nan")))
+    # The length asked for decides: at 10 both are 1.0.
+    assert not prefers(_hit_rates(rules=0.2, browsing=0.3), k=10)
