@@ -15,6 +15,7 @@ from orchestration.analytics.churn import (
     churn_labels,
     churn_metrics,
     compare_churn_models,
+    rfm_features,
 )
 
 
@@ -86,3 +87,62 @@ def test_model_comparison_passes_the_bins_on_and_keeps_the_order_of_ties():
     assert table["ece"].tolist() == pytest.approx([(0.15 + 0.5) / 6] * 2)
     with pytest.raises(ValueError, match="at least one candidate"):
         compare_churn_models(labels, {})
+
+
+def _rfm_example() -> pd.DataFrame:
+    """Two customers; the cutoff is 31 December 2024 at 08:00, read as the whole day."""
+    return pd.DataFrame(
+        {
+            "customer_id": ["x", "x", "x", "x", "x", "y"],
+            "ordered_at": pd.to_datetime(
+                [
+                    "2024-01-01 09:00",
+                    "2024-01-01 18:00",
+                    "2024-10-02 00:00",
+                    "2024-12-31 23:00",
+                    "2025-01-01 00:00",
+                    "2024-06-30 12:00",
+                ]
+            ),
+            "revenue": [10.0, 5.0, 20.0, 7.0, 100.0, 50.0],
+        }
+    )
+
+
+def test_rfm_features_at_the_edges_of_their_windows():
+    features = rfm_features(_rfm_example(), "customer_id", "ordered_at", "revenue", "2024-12-31 08:00")
+    # x: purchase days 1 Jan (10 + 5), 2 Oct (20) and 31 Dec (7, later that day than the cutoff's time,
+    # but the cutoff is a whole day); 1 Jan 2025 is after it. 2024 is a leap year: 1 Jan to 31 Dec is
+    # 365 days. 2 Oct is exactly 90 days before 31 Dec and 1 Jan exactly 365: windows start after them.
+    x = features.loc["x"].to_dict()
+    assert x == {
+        "n_orders": 3, "tenure_days": 365, "recency_days": 365, "days_since_last_order": 0,
+        "total_value": 42, "mean_order_value": 14, "orders_last_90d": 1, "orders_last_365d": 2,
+        "value_last_365d": 27, "mean_days_between_orders": 182.5,
+    }  # fmt: skip
+    # y: one purchase on 30 June, 184 days before the cutoff.
+    y = features.loc["y"]
+    assert (y["n_orders"], y["tenure_days"], y["recency_days"], y["days_since_last_order"]) == (
+        1,
+        184,
+        0,
+        184,
+    )
+    assert (y["total_value"], y["mean_order_value"], y["value_last_365d"]) == (50, 50, 50)
+    assert (y["orders_last_90d"], y["orders_last_365d"]) == (0, 1)
+    assert math.isnan(y["mean_days_between_orders"])
+    assert list(features.index) == ["x", "y"]
+    assert (features.dtypes == "float64").all()
+
+
+def test_rfm_features_without_values_count_purchases_only():
+    example = _rfm_example()
+    example.loc[1, "revenue"] = np.nan  # a missing value on a day with another purchase is skipped
+    with_gap = rfm_features(example, "customer_id", "ordered_at", "revenue", "2024-12-31")
+    assert with_gap.loc["x", "total_value"] == 37
+    assert with_gap.loc["x", "mean_order_value"] == pytest.approx(37 / 3)
+    counted = rfm_features(example, "customer_id", "ordered_at", None, "2024-12-31")
+    values = ["total_value", "mean_order_value", "value_last_365d"]
+    assert counted[values].isna().all().all()
+    others = [c for c in counted.columns if c not in values]
+    pd.testing.assert_frame_equal(counted[others], with_gap[others])

@@ -88,8 +88,10 @@ def rfm_features(
     """RFM features at ``cutoff`` from purchases on or before it, one row per customer (``RFM_FEATURES``).
 
     Orders are counted as distinct purchase days (two orders on one day are one purchase here, while the
-    pipeline's BG/NBD summary, at hour resolution, counts them as two); values are summed per day. ``mean_days_between_orders`` is NaN for one-time buyers (the classifier handles NaN);
-    value features are NaN without ``monetary_col``.
+    pipeline's BG/NBD summary, at hour resolution, counts them as two); values are summed per day. The
+    cutoff is a whole UTC day, and the 90- and 365-day windows start after the day that many days before
+    it. ``mean_days_between_orders`` is NaN for one-time buyers (the classifier handles NaN); value
+    features are NaN without ``monetary_col``.
     """
     end = _naive_timestamp(cutoff).floor("D")
     days = _purchase_days(transactions, customer_col, datetime_col)
