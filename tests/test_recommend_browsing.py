@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from pipeline_fixtures import Pipeline, built_pipeline, query
+from support.recommendation_marts import write_recommendation_marts
 
 from orchestration.analytics.basket import mine_rules
 from orchestration.analytics.recommend import interest_as_of, interest_scores, recommend
@@ -227,7 +228,6 @@ def test_asset_uses_browsing_when_it_helps(tmp_path):
 
     from orchestration.assets.analytics import RECOMMENDATION_TEST_DAYS, recommendations
     from orchestration.resources import WarehouseResource
-    from orchestration.warehouse import ensure_ml_tables
 
     lines, interest = _carted_then_bought()
     # Day 380 - 180 days = day 200, the cutoff above.
@@ -247,22 +247,7 @@ def test_asset_uses_browsing_when_it_helps(tmp_path):
     products = sorted(set(lines["product_id"]) | {"q_new"})
     catalogue = pd.DataFrame({"product_id": products, "product_name": products, "is_active": True})
     path = tmp_path / "w.duckdb"
-    with duckdb.connect(str(path)) as con:
-        con.execute("create schema marts")
-        for name, frame in (("l", lines), ("p", catalogue), ("i", history)):
-            con.register(name, frame)
-        con.execute("create table marts.fct_order_lines as select * from l")
-        con.execute("create table marts.fct_orders as select distinct order_id, customer_id from l")
-        con.execute("create table marts.dim_products as select * from p")
-        con.execute(
-            "create table marts.product__customer_categories as "
-            "select distinct customer_id, category, 1 as category_rank from l"
-        )
-        con.execute(
-            "create table marts.product__customer_interest as select * replace "
-            "(cast(valid_from as timestamp) as valid_from, cast(valid_to as timestamp) as valid_to) from i"
-        )
-        ensure_ml_tables(con)
+    write_recommendation_marts(path, lines, catalogue, history)
     result = recommendations(
         warehouse=WarehouseResource(path=str(path), published_path=str(tmp_path / "p.db"))
     )

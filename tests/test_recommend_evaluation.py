@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from support.recommendation_marts import write_recommendation_marts
 
 from orchestration.analytics.recommend_evaluation import (
     EVALUATION_COLUMNS,
@@ -157,7 +158,6 @@ def test_recommendations_asset_adds_its_rows_to_model_quality(tmp_path):
 
     from orchestration.assets.analytics import RECOMMENDATION_TEST_DAYS, recommendations
     from orchestration.resources import WarehouseResource
-    from orchestration.warehouse import ensure_ml_tables
 
     lines = _tiny()
     # Training orders moved 200 days back, so the asset's cutoff (last order - 180 days) splits as above.
@@ -167,18 +167,8 @@ def test_recommendations_asset_adds_its_rows_to_model_quality(tmp_path):
         {"product_id": list("pqrwxyz"), "product_name": list("pqrwxyz"), "is_active": True}
     )
     path = tmp_path / "w.duckdb"
+    write_recommendation_marts(path, lines, products)
     with duckdb.connect(str(path)) as con:
-        con.execute("create schema marts")
-        con.register("l", lines)
-        con.register("p", products)
-        con.execute("create table marts.fct_order_lines as select * from l")
-        con.execute("create table marts.fct_orders as select distinct order_id, customer_id from l")
-        con.execute("create table marts.dim_products as select * from p")
-        con.execute(
-            "create table marts.product__customer_categories as "
-            "select distinct customer_id, category, 1 as category_rank from l"
-        )
-        ensure_ml_tables(con)
         con.execute(
             "insert into ml.model_quality (model, metric, segment, value) values ('bgnbd', 'r', 'all', 1)"
         )

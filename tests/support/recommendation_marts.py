@@ -1,0 +1,41 @@
+"""A warehouse holding only the marts the ``recommendations`` asset reads, from frames a test builds.
+
+The asset reads order lines, orders, the catalogue, each customer's categories and, when the mart exists,
+the browsing signals; tests of the asset write small hand-made versions of them here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from orchestration.warehouse import ensure_ml_tables
+
+
+def write_recommendation_marts(
+    path: Path, lines: pd.DataFrame, catalogue: pd.DataFrame, interest: pd.DataFrame | None = None
+) -> None:
+    """Create the DuckDB file ``path`` with ``marts.fct_order_lines`` (``lines``), ``marts.fct_orders`` (its
+    orders), ``marts.dim_products`` (``catalogue``), ``marts.product__customer_categories`` (each line's
+    category as the customer's rank 1), ``marts.product__customer_interest`` (``interest``, when given;
+    validity times as timestamps) and the empty ``ml`` tables."""
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema marts")
+        con.register("l", lines)
+        con.register("p", catalogue)
+        con.execute("create table marts.fct_order_lines as select * from l")
+        con.execute("create table marts.fct_orders as select distinct order_id, customer_id from l")
+        con.execute("create table marts.dim_products as select * from p")
+        con.execute(
+            "create table marts.product__customer_categories as "
+            "select distinct customer_id, category, 1 as category_rank from l"
+        )
+        if interest is not None:
+            con.register("i", interest)
+            con.execute(
+                "create table marts.product__customer_interest as select * replace "
+                "(cast(valid_from as timestamp) as valid_from, cast(valid_to as timestamp) as valid_to) from i"
+            )
+        ensure_ml_tables(con)
