@@ -18,6 +18,7 @@ DECISIONLOG.md ("The same warehouse on Spark") gives the reasons.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -39,17 +40,23 @@ TABLE_MATERIALIZATIONS = ("table", "incremental")
 
 
 def dbt_target(engine: str) -> str:
-    """The profile target dbt builds with on ``engine`` (``duckdb`` or ``spark``)."""
+    """The profile target dbt builds with on ``engine`` (``duckdb`` or ``spark``).
+
+    On Spark, ``ECRM_SPARK_TARGET`` names another output of ``dbt_project/profiles.yml`` (a cluster's, e.g.
+    ``spark_cluster``) in place of ``spark``, PySpark on this machine.
+    """
     try:
-        return DBT_TARGETS[engine]
+        target = DBT_TARGETS[engine]
     except KeyError:
         raise ValueError(f"unknown engine {engine!r}: one of {', '.join(DBT_TARGETS)}") from None
+    if engine == "spark":
+        return os.environ.get("ECRM_SPARK_TARGET") or target
+    return target
 
 
 def spark_unavailable() -> str | None:
     """Why a Spark build cannot run on this machine (dbt-spark, PySpark or a Java runtime missing), or None."""
     import importlib.util
-    import os
 
     missing = [m for m in ("pyspark", "dbt.adapters.spark") if importlib.util.find_spec(m) is None]
     if missing:

@@ -114,3 +114,19 @@ def test_each_engine_has_its_profile_target():
         assert f"\n    {target}:\n" in profiles, engine
     with pytest.raises(ValueError, match="unknown engine 'oracle'"):
         engines.dbt_target("oracle")
+
+
+def test_a_cluster_output_is_chosen_by_name_on_spark_only(monkeypatch):
+    monkeypatch.delenv("ECRM_SPARK_TARGET", raising=False)
+    assert (engines.dbt_target("duckdb"), engines.dbt_target("spark")) == ("dev", "spark")
+    monkeypatch.setenv("ECRM_SPARK_TARGET", "spark_cluster")
+    assert (engines.dbt_target("duckdb"), engines.dbt_target("spark")) == ("dev", "spark_cluster")
+    # The profile's commented cluster example carries the settings both engines' figures depend on.
+    profiles = (Path(__file__).resolve().parents[1] / "dbt_project" / "profiles.yml").read_text()
+    example = profiles[profiles.index("#   spark_cluster:") :]
+    for setting in (
+        "method: thrift",
+        "spark.sql.session.timeZone: UTC",
+        "spark.sql.timestampType: TIMESTAMP_NTZ",
+    ):
+        assert setting in example, setting

@@ -153,6 +153,17 @@ def test_key_figures_per_segment_agree(runs):
         assert all(_agree(x, y, REL_TOL) for x, y in zip(a[2:], b[2:], strict=True)), (a, b)
 
 
+def test_every_order_carries_exactly_the_same_amounts(runs):
+    """An order's sums of lines and returns do not depend on the order an engine adds them in."""
+    sql = (
+        "select order_id, gross_sales, cost, refund_amount, revenue, gross_margin, net_revenue "
+        "from marts.fct_orders order by order_id"
+    )
+    on_duckdb, on_spark = (_one(run.warehouse, sql) for run in runs.values())
+    assert len(on_duckdb) > 1_000
+    assert on_spark == on_duckdb
+
+
 def test_predictions_agree_customer_by_customer(runs):
     """The Python models read the Spark marts and fit the same models: the same value per customer."""
     sql = (

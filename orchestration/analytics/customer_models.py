@@ -164,9 +164,12 @@ PIPELINE_SETTINGS = PipelineSettings()
 
 # An order's value net of its own refunds (what the customer really spent) and its margin net of them too
 # (see DECISIONLOG.md); the aliases are PIPELINE_SETTINGS' column names.
+# In one order whichever engine built the mart (a Spark table's row order is its part files'): the
+# models' fits and the churn classifier's validation split depend on the order of their rows.
 ORDERS_QUERY = (
     "select customer_id, ordered_at, net_revenue as revenue, "
-    "gross_margin - refund_amount as margin from marts.fct_orders"
+    "gross_margin - refund_amount as margin from marts.fct_orders "
+    "order by customer_id, ordered_at, revenue, margin"
 )
 
 

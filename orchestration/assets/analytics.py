@@ -106,7 +106,8 @@ def _churn_features(con) -> tuple[pd.DataFrame, int]:
     days that separates the cutoffs (dbt's ``churn_horizon_days``), so the classifier's cutoffs are dbt's."""
     features = con.execute(
         "select * exclude (cutoff_role, as_of_date), cast(as_of_date as timestamp) as as_of "
-        "from marts.customer_churn_features"
+        # One row order on every engine: the classifier's early-stopping split depends on it.
+        "from marts.customer_churn_features order by customer_id, as_of_date"
     ).fetch_df()
     cutoffs = con.execute(
         "select cutoff_role, min(as_of_date) as day from marts.customer_churn_features group by 1"

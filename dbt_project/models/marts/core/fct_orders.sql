@@ -13,14 +13,18 @@ assigned as (
 
 ),
 
+-- An order's sums of its lines and refunds are rounded to 6 decimals, far below any currency's smallest
+-- unit: a sum of floating-point amounts depends on the order it is added in (DuckDB and Spark differ in
+-- its last bits), and the same order must carry the same amounts on every engine (the customer models
+-- bin and deduplicate them).
 lines as (
 
     select
         order_id,
         count(*) as line_count,
         sum(quantity) as items,
-        sum(gross_sales) as gross_sales,
-        sum(cost) as cost
+        round(sum(gross_sales), 6) as gross_sales,
+        round(sum(cost), 6) as cost
     from {{ ref('int_order_lines_priced') }}
     group by order_id
 
@@ -30,7 +34,7 @@ refunds as (
 
     select
         order_id,
-        sum(refund_amount) as refund_amount,
+        round(sum(refund_amount), 6) as refund_amount,
         sum(quantity) as returned_items
     from {{ ref('stg_shop__returns') }}
     group by order_id
