@@ -202,6 +202,34 @@ def _rows_per_layer(warehouse: str) -> dict[str, int]:
     return counts
 
 
+# Per customer of customer_360 on both engines: what a manager sees (segment, band, country) and the value.
+_SAME_ANSWERS_SQL = """
+select
+    count(*) as customers,
+    count(*) filter (where a.rfm_segment is distinct from b.rfm_segment) as other_segment,
+    count(*) filter (where a.churn_band is distinct from b.churn_band) as other_churn_band,
+    count(*) filter (where a.country is distinct from b.country) as other_country,
+    coalesce(max(abs(a.clv_12m - b.clv_12m)), 0) as max_clv_difference,
+    coalesce(max(abs(a.churn_risk - b.churn_risk)), 0) as max_churn_risk_difference,
+    (select sum(net_revenue) from d.marts.fct_orders) - (select sum(net_revenue) from s.marts.fct_orders)
+        as net_revenue_difference
+from d.marts.customer_360 as a
+full join s.marts.customer_360 as b using (customer_id)
+"""
+
+
+def _same_answers(duckdb_file: str, spark_file: str) -> dict:
+    """How far the Spark warehouse's customer 360 is from DuckDB's, customer by customer."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        con.execute(f"attach '{duckdb_file}' as d (read_only)")
+        con.execute(f"attach '{spark_file}' as s (read_only)")
+        cursor = con.execute(_SAME_ANSWERS_SQL)
+        names = [c[0] for c in cursor.description]
+        return dict(zip(names, cursor.fetchone(), strict=True))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -331,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
             "stages": spark_rows,
             "total": _total(rows[: len(rows) - len(after_load)] + spark_rows),
             "rows_per_layer": _rows_per_layer(str(spark_file)),
+            "same_answers": _same_answers(env["ECRM_WAREHOUSE"], str(spark_file)),
         }
         result["elapsed_s"] = time.perf_counter() - t_all
     md = render(result)
@@ -405,6 +434,15 @@ def render_engines(result: dict) -> list[str]:
             else " (the same as on DuckDB in every layer)"
         ),
     ]
+    if same := spark.get("same_answers"):
+        lines += [
+            "",
+            f"Customer 360 on Spark against DuckDB, customer by customer ({same['customers']:,} customers): "
+            f"{same['other_segment']} in another RFM segment, {same['other_churn_band']} in another churn band, "
+            f"{same['other_country']} in another country; largest difference in 12-month CLV "
+            f"{same['max_clv_difference']:.2g} and in churn risk {same['max_churn_risk_difference']:.2g}; "
+            f"net revenue of all orders differs by {same['net_revenue_difference']:.2g}.",
+        ]
     return lines
 
 

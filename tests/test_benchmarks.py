@@ -16,6 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 # The smallest shop the benchmark runs on: its cost is the fixed start-up of each stage's process and of
@@ -196,3 +197,38 @@ def test_the_engine_table_sets_each_spark_stage_beside_the_same_duckdb_stage():
     assert "**not the same as on DuckDB in marts**" in lines[-1]
     result["spark"]["rows_per_layer"]["marts"] = 40
     assert "the same as on DuckDB in every layer" in bench.render_engines(result)[-1]
+    result["spark"]["same_answers"] = {
+        "customers": 1200, "other_segment": 0, "other_churn_band": 3, "other_country": 0,
+        "max_clv_difference": 0.0, "max_churn_risk_difference": 0.02, "net_revenue_difference": 0.0,
+    }  # fmt: skip
+    last = bench.render_engines(result)[-1]
+    assert "(1,200 customers): 0 in another RFM segment, 3 in another churn band" in last
+    assert "in churn risk 0.02" in last
+
+
+def test_same_answers_counts_the_customers_the_engines_see_differently(tmp_path: Path):
+    bench = _benchmark_module()
+    rows = {
+        # customer, segment, band, country, CLV, churn risk: c2 changes band, c3 segment and CLV by 0.5.
+        "duckdb": [("c1", "A", "low", "DE", 10.0, 0.1), ("c2", "A", "low", "DE", 20.0, 0.2),
+                   ("c3", "B", "high", "FR", 30.0, 0.9)],
+        "spark": [("c1", "A", "low", "DE", 10.0, 0.1), ("c2", "A", "medium", "DE", 20.0, 0.45),
+                  ("c3", "C", "high", "FR", 30.5, 0.9)],
+    }  # fmt: skip
+    files = {}
+    for engine, customers in rows.items():
+        files[engine] = str(tmp_path / f"{engine}.duckdb")
+        with duckdb.connect(files[engine]) as con:
+            con.execute("create schema marts")
+            con.execute(
+                "create table marts.customer_360 (customer_id varchar, rfm_segment varchar, "
+                "churn_band varchar, country varchar, clv_12m double, churn_risk double)"
+            )
+            con.executemany("insert into marts.customer_360 values (?, ?, ?, ?, ?, ?)", customers)
+            con.execute("create table marts.fct_orders as select 100.0 as net_revenue")
+    same = bench._same_answers(files["duckdb"], files["spark"])
+    assert same["customers"] == 3
+    assert (same["other_segment"], same["other_churn_band"], same["other_country"]) == (1, 1, 0)
+    assert same["max_clv_difference"] == 0.5
+    assert same["max_churn_risk_difference"] == pytest.approx(0.25)
+    assert same["net_revenue_difference"] == 0
