@@ -140,6 +140,8 @@ def test_quality_rows():
     q = recommendation_quality(ev, computed_at="2024-02-01")
     assert set(q["model"]) == {"recommendations"}
     assert set(q["segment"]) == {"all"}
+    assert set(q["computed_at"]) == {pd.Timestamp("2024-02-01", tz="UTC")}
+    assert q["passed"].isna().all()  # no bounds are set
     metrics = dict(zip(q["metric"], q["value"], strict=True))
     assert metrics["hit_rate_at_3"] == pytest.approx(1.0)
     assert metrics["precision_at_3_popularity"] == pytest.approx(0.5)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from orchestration.analytics import recommend_evaluation
-from orchestration.analytics.recommend_evaluation import evaluate_recommendations
+from orchestration.analytics.recommend_evaluation import evaluate_recommendations, split_order_lines
 
 CUTOFF = pd.Timestamp("2024-01-10")
 # No itemset is in 90 % of the baskets: the rule recommender gives only its best-seller fill-up.
@@ -115,6 +115,10 @@ def test_favourite_categories_by_revenue_ties_by_name():
     for frame in (three, three.drop(columns="revenue")):
         fav = recommend_evaluation._favourite_categories(frame, "customer_id", "category", "revenue")
         assert fav["segment"].tolist() == ["B"]
+    # A line without revenue still names its category: a customer whose only line it is has that favourite.
+    unpriced = pd.DataFrame({"customer_id": ["c1"], "category": ["A"], "revenue": [None]})
+    fav = recommend_evaluation._favourite_categories(unpriced, "customer_id", "category", "revenue")
+    assert fav["segment"].tolist() == ["A"]
 
 
 def test_without_order_ids_a_basket_is_one_customers_purchases_at_one_moment():
@@ -169,6 +173,10 @@ def test_recommendations_stay_within_the_active_catalogue():
         assert _value(restricted, model, "hit_rate", 3) == 1.0, model
         assert _value(restricted, model, "precision", 3) == pytest.approx(1 / 3), model
         assert _value(restricted, model, "recall", 3) == pytest.approx(1 / 2), model
+    # With only x (which c3 owns) still sold, every list is empty: c3 is judged and nothing is a hit.
+    nothing = evaluate_recommendations(lines, CUTOFF, ks=(3,), rule_params=params, active_products=["x"])
+    assert set(nothing["customers"]) == {1}
+    assert (nothing["value"] == 0.0).all()
 
 
 def test_lengths_judged_are_distinct_positive_and_sorted():
@@ -240,3 +248,27 @@ def test_browsing_is_preferred_only_when_its_hit_rate_at_k_is_strictly_higher():
     assert not prefers(_hit_rates(rules=0.2, browsing=float("nan")))
     # The length asked for decides: at 10 both are 1.0.
     assert not prefers(_hit_rates(rules=0.2, browsing=0.3), k=10)
+
+
+def test_the_split_keeps_every_column_and_renumbers_the_rows():
+    lines = _categories_example().rename(columns={"ordered_at": "placed_at"})
+    train, test = split_order_lines(lines, CUTOFF, "2024-01-21", time_col="placed_at")
+    # Training up to the cutoff's moment; test strictly after it and up to the end (o9 on 22 Jan is out).
+    assert set(train["order_id"]) == {"o1", "o2", "o3", "o4", "o5", "o6"}
+    assert set(test["order_id"]) == {"o7", "o8"}
+    for part in (train, test):
+        assert list(part.columns) == list(lines.columns)
+        assert list(part.index) == list(range(len(part)))
+    # The evaluation reads the same column when told its name.
+    ev = evaluate_recommendations(lines, CUTOFF, ks=(1,), rule_params=NO_RULES, time_col="placed_at")
+    assert set(ev["customers"]) == {3}
+
+
+def test_a_line_missing_only_its_category_still_counts():
+    lines = _categories_example()
+    # c5's only purchase and c4's later purchase have no category: c5 is still a training customer and
+    # c4 is still judged on d.
+    lines.loc[lines["order_id"].isin(["o5", "o7"]), "category"] = None
+    ev = evaluate_recommendations(lines, CUTOFF, ks=(1,), rule_params=NO_RULES)
+    assert ev.attrs["n_train_customers"] == 6
+    assert set(ev["customers"]) == {3}

@@ -211,9 +211,7 @@ def evaluate_recommendations(
                 "precision": (hits / k).mean(),
                 "recall": (hits / relevant.reindex(judged)).mean(),
             }
-            for metric in _METRICS:
-                value = float(values[metric]) if n_judged else float("nan")
-                rows.append((model, metric, k, value, n_judged))
+            rows.extend((model, metric, k, float(values[metric]), n_judged) for metric in _METRICS)
     out = pd.DataFrame(rows, columns=EVALUATION_COLUMNS)
     out["k"] = out["k"].astype("int64")
     out["customers"] = out["customers"].astype("int64")
