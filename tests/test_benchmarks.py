@@ -145,23 +145,26 @@ def _measure_module():
 
 
 # A process that starts a helper and never waits for it, as PySpark does with its Java runtime: the helper
-# fills 300 MB and spins about a second of CPU while its parent sleeps, then the parent exits without waiting.
+# fills 300 MB and spins a second of CPU, says so through a file, and the parent exits without reaping it.
 _UNWAITED_HELPER = """
-import os, subprocess, sys, time
-helper = ("import time\\nblock = bytearray(300 * 2**20)\\nblock[::4096] = b'x' * len(block[::4096])\\n"
-          "t = time.process_time()\\nwhile time.process_time() - t < 1.0: pass\\ntime.sleep(0.5)")
-subprocess.Popen([sys.executable, "-c", helper])
-time.sleep(2.5)
-sys.stdout.flush()
+import os, pathlib, subprocess, sys, tempfile, time
+done = pathlib.Path(tempfile.mkdtemp()) / "done"
+helper = ("import pathlib, sys, time\\nblock = bytearray(300 * 2**20)\\nblock[::4096] = b'x' * len(block[::4096])\\n"
+          "t = time.process_time()\\nwhile time.process_time() - t < 1.0: pass\\n"
+          "pathlib.Path(sys.argv[1]).write_text('')\\ntime.sleep(1.0)")
+subprocess.Popen([sys.executable, "-c", helper, str(done)])
+while not done.exists():
+    time.sleep(0.05)
+time.sleep(0.6)  # two more samples of the tree while the helper still holds its memory
 """
 
 
 def test_measure_counts_a_process_its_parent_never_waits_for():
     measured = _measure_module().measure(_UNWAITED_HELPER)
-    # getrusage sees only waited children: the helper's second of CPU and its 300 MB are not in it...
+    # getrusage sees only waited children: the helper's second of CPU is not in it (its peak memory cannot
+    # be compared: a child forked from a large test process starts with that process's resident set)...
     assert measured["cpu_s"] < 0.6, measured
-    assert measured["peak_mb"] < 200, measured
-    # ...the sampled process tree has both.
+    # ...the sampled process tree has the CPU and the 300 MB.
     assert measured["tree_cpu_s"] >= 0.9, measured
     assert measured["tree_peak_mb"] >= 300, measured
 
