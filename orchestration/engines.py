@@ -18,11 +18,12 @@ DECISIONLOG.md ("The same warehouse on Spark") gives the reasons.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import duckdb
+
+from orchestration import settings
 
 # The dbt target (dbt_project/profiles.yml) of each engine.
 DBT_TARGETS = {"duckdb": "dev", "spark": "spark"}
@@ -50,13 +51,14 @@ def dbt_target(engine: str) -> str:
     except KeyError:
         raise ValueError(f"unknown engine {engine!r}: one of {', '.join(DBT_TARGETS)}") from None
     if engine == "spark":
-        return os.environ.get("ECRM_SPARK_TARGET") or target
+        return settings.spark_dbt_target() or target
     return target
 
 
 def spark_unavailable() -> str | None:
     """Why a Spark build cannot run on this machine (dbt-spark, PySpark or a Java runtime missing), or None."""
     import importlib.util
+    import os
 
     missing = [m for m in ("pyspark", "dbt.adapters.spark") if importlib.util.find_spec(m) is None]
     if missing:

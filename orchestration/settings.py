@@ -87,6 +87,12 @@ def engine() -> str:
     return value
 
 
+def spark_dbt_target() -> str | None:
+    """The output of ``dbt_project/profiles.yml`` a Spark build uses in place of ``spark`` (PySpark on this
+    machine), e.g. a cluster's ``spark_cluster`` (``ECRM_SPARK_TARGET``); None when not set."""
+    return os.environ.get("ECRM_SPARK_TARGET") or None
+
+
 def spark_lake_path(warehouse: Path | None = None) -> Path:
     """Where the Spark build reads its sources: the checked raw, quarantine, ops and ml tables as Parquet,
     one folder per table (``ECRM_SPARK_LAKE``, default ``spark/lake`` beside the warehouse file)."""
