@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from pipeline_fixtures import Pipeline, built_pipeline, query
-from support.recommendation_marts import write_recommendation_marts
+from support.recommendations import metric_value, write_recommendation_marts
 
 from orchestration.analytics.basket import mine_rules
 from orchestration.analytics.recommend import interest_as_of, interest_scores, recommend
@@ -177,24 +177,18 @@ def _carted_then_bought(seed: int = 0, carts_before_cutoff: bool = True) -> tupl
 CUTOFF = pd.Timestamp("2024-01-01") + pd.Timedelta(days=200)
 
 
-def _value(ev: pd.DataFrame, model: str, metric: str, k: int) -> float:
-    row = ev[(ev["model"] == model) & (ev["metric"] == metric) & (ev["k"] == k)]
-    assert len(row) == 1
-    return float(row["value"].iloc[0])
-
-
 def test_browsing_recovers_planted_cart_then_buy():
     lines, interest = _carted_then_bought()
     ev = evaluate_recommendations(lines, CUTOFF, ks=(1, 3, 10), interest=interest)
     assert set(ev["customers"]) == {300}
     # Generator truth: every judged customer buys the product they carted, ranked first (the cart outweighs
     # the view of the same days), so hit@1 = 1 and precision@1 = 1.
-    assert _value(ev, "browsing", "hit_rate", 1) == pytest.approx(1.0)
-    assert _value(ev, "browsing", "hit_rate", 3) == pytest.approx(1.0)
-    assert _value(ev, "popularity", "hit_rate", 3) < 0.5
-    assert _value(ev, "browsing", "hit_rate", 3) > _value(ev, "popularity", "hit_rate", 3) + 0.4
-    assert _value(ev, "browsing", "recall", 3) > _value(ev, "popularity", "recall", 3)
-    assert _value(ev, "browsing", "hit_rate", 10) > _value(ev, "popularity", "hit_rate", 10)
+    assert metric_value(ev, "browsing", "hit_rate", 1) == pytest.approx(1.0)
+    assert metric_value(ev, "browsing", "hit_rate", 3) == pytest.approx(1.0)
+    assert metric_value(ev, "popularity", "hit_rate", 3) < 0.5
+    assert metric_value(ev, "browsing", "hit_rate", 3) > metric_value(ev, "popularity", "hit_rate", 3) + 0.4
+    assert metric_value(ev, "browsing", "recall", 3) > metric_value(ev, "popularity", "recall", 3)
+    assert metric_value(ev, "browsing", "hit_rate", 10) > metric_value(ev, "popularity", "hit_rate", 10)
     assert prefers_browsing(ev)
     metrics = recommendation_quality(ev).set_index("metric")["value"]
     assert metrics["hit_rate_at_3_browsing"] == pytest.approx(1.0)
@@ -214,7 +208,7 @@ def test_carts_after_the_cutoff_are_not_seen():
     browsing = ev[ev["model"] == "browsing"].drop(columns="model").reset_index(drop=True)
     rules = ev[ev["model"] == "rules"].drop(columns="model").reset_index(drop=True)
     pd.testing.assert_frame_equal(browsing, rules)
-    assert _value(ev, "browsing", "hit_rate", 3) < 0.5
+    assert metric_value(ev, "browsing", "hit_rate", 3) < 0.5
     assert not prefers_browsing(ev)
     # Even a snapshot of the latest times (no history columns) cannot leak: later signals are ignored.
     snapshot = interest[interest["valid_to"].isna()].drop(columns=["valid_from", "valid_to"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from support.recommendation_marts import write_recommendation_marts
+from support.recommendations import metric_value, write_recommendation_marts
 
 from orchestration.analytics.recommend_evaluation import (
     EVALUATION_COLUMNS,
@@ -42,12 +42,6 @@ def _tiny() -> pd.DataFrame:
     )
 
 
-def _value(ev: pd.DataFrame, model: str, metric: str, k: int) -> float:
-    row = ev[(ev["model"] == model) & (ev["metric"] == metric) & (ev["k"] == k)]
-    assert len(row) == 1
-    return float(row["value"].iloc[0])
-
-
 def test_hand_worked_example():
     ev = evaluate_recommendations(_tiny(), CUTOFF, ks=(1, 3), rule_params=TINY_RULES)
     assert list(ev.columns) == EVALUATION_COLUMNS
@@ -67,7 +61,7 @@ def test_hand_worked_example():
     }
     for (model, k), metrics in expected.items():
         for metric, value in metrics.items():
-            assert _value(ev, model, metric, k) == pytest.approx(value), (model, k, metric)
+            assert metric_value(ev, model, metric, k) == pytest.approx(value), (model, k, metric)
 
 
 def test_purchase_exactly_at_cutoff_is_training():
@@ -129,10 +123,10 @@ def test_rules_beat_popularity_on_planted_associations():
     ev = evaluate_recommendations(lines, cutoff)
     assert set(ev["customers"]) == {200}
     # Generator truth: every test customer buys b_i next and a_i => b_i holds with confidence 2/3.
-    assert _value(ev, "rules", "hit_rate", 3) >= 0.95
-    assert _value(ev, "popularity", "hit_rate", 3) < 0.5
-    assert _value(ev, "rules", "hit_rate", 3) > _value(ev, "popularity", "hit_rate", 3) + 0.4
-    assert _value(ev, "rules", "recall", 3) > _value(ev, "popularity", "recall", 3)
+    assert metric_value(ev, "rules", "hit_rate", 3) >= 0.95
+    assert metric_value(ev, "popularity", "hit_rate", 3) < 0.5
+    assert metric_value(ev, "rules", "hit_rate", 3) > metric_value(ev, "popularity", "hit_rate", 3) + 0.4
+    assert metric_value(ev, "rules", "recall", 3) > metric_value(ev, "popularity", "recall", 3)
 
 
 def test_quality_rows():

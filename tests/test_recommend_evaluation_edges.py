@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from support.recommendations import metric_value
 
 from orchestration.analytics import recommend_evaluation
 from orchestration.analytics.recommend_evaluation import evaluate_recommendations, split_order_lines
@@ -13,12 +14,6 @@ from orchestration.analytics.recommend_evaluation import evaluate_recommendation
 CUTOFF = pd.Timestamp("2024-01-10")
 # No itemset is in 90 % of the baskets: the rule recommender gives only its best-seller fill-up.
 NO_RULES = {"min_support": 0.9, "min_confidence": 0.5, "max_len": 2}
-
-
-def _value(ev: pd.DataFrame, model: str, metric: str, k: int) -> float:
-    row = ev[(ev["model"] == model) & (ev["metric"] == metric) & (ev["k"] == k)]
-    assert len(row) == 1, (model, metric, k)
-    return float(row["value"].iloc[0])
 
 
 def _lines(rows: list[tuple[str, str, str, str, str, float]]) -> pd.DataFrame:
@@ -61,17 +56,17 @@ def test_rules_fill_up_with_the_best_sellers_of_the_favourite_category(monkeypat
     # c3 owns d, e: B's a, then overall b, f    -> [a, b, f];    buys b: rank 2
     # c6 owns a, d: A's b, then overall e, f    -> [b, e, f];    buys b: rank 1
     assert set(ev["customers"]) == {3}
-    assert _value(ev, "rules", "hit_rate", 1) == pytest.approx(1 / 3)
-    assert _value(ev, "rules", "precision", 1) == pytest.approx(1 / 3)
-    assert _value(ev, "rules", "hit_rate", 3) == 1.0
-    assert _value(ev, "rules", "precision", 3) == pytest.approx(1 / 3)
-    assert _value(ev, "rules", "recall", 3) == 1.0
+    assert metric_value(ev, "rules", "hit_rate", 1) == pytest.approx(1 / 3)
+    assert metric_value(ev, "rules", "precision", 1) == pytest.approx(1 / 3)
+    assert metric_value(ev, "rules", "hit_rate", 3) == 1.0
+    assert metric_value(ev, "rules", "precision", 3) == pytest.approx(1 / 3)
+    assert metric_value(ev, "rules", "recall", 3) == 1.0
     # Popularity ignores categories: c4 [d, b, e], c3 [a, b, f], c6 [b, e, f] -> hits at 1: c4, c6.
-    assert _value(ev, "popularity", "hit_rate", 1) == pytest.approx(2 / 3)
+    assert metric_value(ev, "popularity", "hit_rate", 1) == pytest.approx(2 / 3)
     # Co-occurrence: c4 (a) scores d (o2, o6) 2, b (o1) 1 -> [d, ...]; c3 (d, e) scores a 2 -> [a, b, ...];
     # c6 (a, d) scores b 1 (with a in o1) and e 1 (with d in o3), tied: popularity puts b first.
-    assert _value(ev, "cooccurrence", "hit_rate", 1) == pytest.approx(2 / 3)
-    assert _value(ev, "cooccurrence", "hit_rate", 3) == 1.0
+    assert metric_value(ev, "cooccurrence", "hit_rate", 1) == pytest.approx(2 / 3)
+    assert metric_value(ev, "cooccurrence", "hit_rate", 3) == 1.0
 
 
 def test_without_revenue_the_favourite_category_is_the_one_with_most_lines():
@@ -79,7 +74,7 @@ def test_without_revenue_the_favourite_category_is_the_one_with_most_lines():
     ev = evaluate_recommendations(lines, CUTOFF, ks=(1,), rule_params=NO_RULES)
     # One line per category for c1, c2, c3 and c6: every tie goes to A, so A = {c1, c2, c3, c4, c6}:
     #   a 4/5, d 3/5, b 1/5, e 1/5. c4 -> [d, ...] (hit), c3 -> [a, ...], c6 -> [b, ...] (hit).
-    assert _value(ev, "rules", "hit_rate", 1) == pytest.approx(2 / 3)
+    assert metric_value(ev, "rules", "hit_rate", 1) == pytest.approx(2 / 3)
 
 
 def test_without_categories_the_fill_up_is_the_overall_best_sellers():
@@ -87,7 +82,9 @@ def test_without_categories_the_fill_up_is_the_overall_best_sellers():
     ev = evaluate_recommendations(lines, CUTOFF, ks=(1,), rule_params=NO_RULES)
     # Without segments the rules list is the popularity list: c4 [d], c3 [a], c6 [b].
     assert (
-        _value(ev, "rules", "hit_rate", 1) == _value(ev, "popularity", "hit_rate", 1) == pytest.approx(2 / 3)
+        metric_value(ev, "rules", "hit_rate", 1)
+        == metric_value(ev, "popularity", "hit_rate", 1)
+        == pytest.approx(2 / 3)
     )
 
 
@@ -96,7 +93,7 @@ def test_lines_without_a_category_do_not_decide_the_favourite():
     # A large line of c6's without a category counts towards no category: c6 stays in A (see the first test).
     extra = _lines([("o6", "c6", "2024-01-06", "d", "B", 50.0)]).assign(category=None)
     ev = evaluate_recommendations(pd.concat([lines, extra]), CUTOFF, ks=(1,), rule_params=NO_RULES)
-    assert _value(ev, "rules", "hit_rate", 1) == pytest.approx(1 / 3)
+    assert metric_value(ev, "rules", "hit_rate", 1) == pytest.approx(1 / 3)
 
 
 def test_favourite_categories_by_revenue_ties_by_name():
@@ -140,7 +137,7 @@ def test_without_order_ids_a_basket_is_one_customers_purchases_at_one_moment():
     # them together twice: z => x).
     assert by_order.attrs["n_rules"] == 0
     assert by_moment.attrs["n_rules"] == 2
-    assert _value(by_moment, "rules", "hit_rate", 1) == 1.0  # c9 owns x, is offered y and buys it
+    assert metric_value(by_moment, "rules", "hit_rate", 1) == 1.0  # c9 owns x, is offered y and buys it
 
 
 def test_recommendations_stay_within_the_active_catalogue():
@@ -160,19 +157,19 @@ def test_recommendations_stay_within_the_active_catalogue():
     everything = evaluate_recommendations(lines, CUTOFF, ks=(1, 3), rule_params=params)
     # c3 owns x; T = {y, n}. Every method puts y first (rule x => y; 2 buyers; together with x twice).
     for model in ("rules", "popularity", "cooccurrence"):
-        assert _value(everything, model, "hit_rate", 1) == 1.0, model
-        assert _value(everything, model, "recall", 3) == pytest.approx(1 / 2), model
+        assert metric_value(everything, model, "hit_rate", 1) == 1.0, model
+        assert metric_value(everything, model, "recall", 3) == pytest.approx(1 / 2), model
     # Without y in the catalogue nothing offers it; a product still sold but never bought (n) is ranked
     # last by the baselines, which rank every allowed product (c3: [z, n]), and never by the rules.
     restricted = evaluate_recommendations(
         lines, CUTOFF, ks=(1, 3), rule_params=params, active_products=["x", "z", "n"]
     )
-    assert _value(restricted, "rules", "hit_rate", 3) == 0.0
+    assert metric_value(restricted, "rules", "hit_rate", 3) == 0.0
     for model in ("popularity", "cooccurrence"):
-        assert _value(restricted, model, "hit_rate", 1) == 0.0, model
-        assert _value(restricted, model, "hit_rate", 3) == 1.0, model
-        assert _value(restricted, model, "precision", 3) == pytest.approx(1 / 3), model
-        assert _value(restricted, model, "recall", 3) == pytest.approx(1 / 2), model
+        assert metric_value(restricted, model, "hit_rate", 1) == 0.0, model
+        assert metric_value(restricted, model, "hit_rate", 3) == 1.0, model
+        assert metric_value(restricted, model, "precision", 3) == pytest.approx(1 / 3), model
+        assert metric_value(restricted, model, "recall", 3) == pytest.approx(1 / 2), model
     # With only x (which c3 owns) still sold, every list is empty: c3 is judged and nothing is a hit.
     nothing = evaluate_recommendations(lines, CUTOFF, ks=(3,), rule_params=params, active_products=["x"])
     assert set(nothing["customers"]) == {1}
@@ -227,8 +224,8 @@ def test_popularity_ties_are_broken_by_the_product_id_as_text():
     )
     ev = evaluate_recommendations(lines, CUTOFF, ks=(1,), rule_params=NO_RULES)
     # c3 owns 5 and buys 10 next: popularity [10, 9]; co-occurrence scores nothing, so the same order.
-    assert _value(ev, "popularity", "hit_rate", 1) == 1.0
-    assert _value(ev, "cooccurrence", "hit_rate", 1) == 1.0
+    assert metric_value(ev, "popularity", "hit_rate", 1) == 1.0
+    assert metric_value(ev, "cooccurrence", "hit_rate", 1) == 1.0
 
 
 def _hit_rates(**by_model: float) -> pd.DataFrame:

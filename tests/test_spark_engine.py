@@ -73,6 +73,11 @@ def _one(warehouse: Path, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
 
 
+def _on_both(runs, sql: str) -> tuple[list[tuple], list[tuple]]:
+    """The rows of ``sql`` in the DuckDB-built warehouse and in the Spark-built one."""
+    return _one(runs["duckdb"].warehouse, sql), _one(runs["spark"].warehouse, sql)
+
+
 def _agree(a, b, rel_tol: float, abs_tol: float = 0.0) -> bool:
     """Whether two figures of the engines agree: equal (both null included) or within the tolerance."""
     return a == b or (
@@ -120,7 +125,7 @@ def test_every_mart_column_sums_to_the_same(runs):
             elif data_type == "VARCHAR":
                 exprs.append(f'count(distinct "{column}")')
         sql = f"select {', '.join(exprs)} from {table}"
-        on_duckdb, on_spark = (_one(run.warehouse, sql)[0] for run in runs.values())
+        on_duckdb, on_spark = (rows[0] for rows in _on_both(runs, sql))
         for expr, a, b in zip(exprs, on_duckdb, on_spark, strict=True):
             assert _agree(a, b, REL_TOL), f"{table} {expr}: {a} on DuckDB, {b} on Spark"
 
@@ -130,7 +135,7 @@ def test_the_same_source_records_make_the_same_customer(runs):
         "select source, source_id, customer_id from intermediate.int_identity__customer_keys "
         "order by source, source_id, customer_id"
     )
-    on_duckdb, on_spark = (_one(run.warehouse, sql) for run in runs.values())
+    on_duckdb, on_spark = _on_both(runs, sql)
     assert len(on_duckdb) > 4_000
     assert on_spark == on_duckdb
     customers = {row[2] for row in on_duckdb}
@@ -142,7 +147,7 @@ def test_key_figures_per_segment_agree(runs):
         "select rfm_segment, customers, revenue, gross_margin, orders_per_customer "
         "from marts.profiling__segments order by rfm_segment"
     )
-    on_duckdb, on_spark = (_one(run.warehouse, sql) for run in runs.values())
+    on_duckdb, on_spark = _on_both(runs, sql)
     assert len(on_duckdb) >= 5
     # The segments add up to the orders fact on each engine (a reconciliation between layers).
     for run, rows in zip(runs.values(), (on_duckdb, on_spark), strict=True):
@@ -159,7 +164,7 @@ def test_every_order_carries_exactly_the_same_amounts(runs):
         "select order_id, gross_sales, cost, refund_amount, revenue, gross_margin, net_revenue "
         "from marts.fct_orders order by order_id"
     )
-    on_duckdb, on_spark = (_one(run.warehouse, sql) for run in runs.values())
+    on_duckdb, on_spark = _on_both(runs, sql)
     assert len(on_duckdb) > 1_000
     assert on_spark == on_duckdb
 
@@ -170,7 +175,7 @@ def test_predictions_agree_customer_by_customer(runs):
         "select customer_id, probability_alive, clv_12m, churn_risk "
         "from ml.customer_predictions order by customer_id"
     )
-    on_duckdb, on_spark = (_one(run.warehouse, sql) for run in runs.values())
+    on_duckdb, on_spark = _on_both(runs, sql)
     assert len(on_duckdb) > 1_000
     assert [r[0] for r in on_spark] == [r[0] for r in on_duckdb]
     for a, b in zip(on_duckdb, on_spark, strict=True):

@@ -1,4 +1,5 @@
-"""A warehouse holding only the marts the ``recommendations`` asset reads, from frames a test builds.
+"""Support for the recommendation tests: one figure of an evaluation, and a warehouse holding only the marts
+the ``recommendations`` asset reads, from frames a test builds.
 
 The asset reads order lines, orders, the catalogue, each customer's categories and, when the mart exists,
 the browsing signals; tests of the asset write small hand-made versions of them here.
@@ -12,6 +13,15 @@ import duckdb
 import pandas as pd
 
 from orchestration.warehouse import ensure_ml_tables
+
+
+def metric_value(evaluation: pd.DataFrame, model: str, metric: str, k: int) -> float:
+    """The one value of ``evaluate_recommendations``' result for ``model``, ``metric`` and ``k``."""
+    row = evaluation[
+        (evaluation["model"] == model) & (evaluation["metric"] == metric) & (evaluation["k"] == k)
+    ]
+    assert len(row) == 1, (model, metric, k)
+    return float(row["value"].iloc[0])
 
 
 def write_recommendation_marts(
