@@ -148,7 +148,7 @@ if queries.require("marts.customer_360"):
         "Audience name", value="" if loaded == "(new audience)" else loaded, key="name" + suffix
     )
     save_col, export_col, download_col = st.columns(3)
-    valid = bool(aud.NAME_PATTERN.match(name or ""))
+    valid = aud.is_valid_name(name)
     if name and not valid:
         st.warning("Use letters, digits, '_' and '-' for the name (it names the files).")
     if save_col.button("Save audience", disabled=not valid):

@@ -35,7 +35,8 @@ CHURN_BANDS = ("low", "medium", "high")
 # The value band is the customer's RFM monetary score (quintile of spend among buyers, 1 = lowest,
 # 5 = highest), defined in dbt with the other RFM scores: no second definition of "value" here.
 VALUE_BANDS = (1, 2, 3, 4, 5)
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+# Matched whole (fullmatch): with ``match``, ``$`` also accepts a name ending in a newline.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -225,9 +226,15 @@ def audience_summary(con, spec: AudienceSpec) -> dict:
     return {k: (float(v) if k == "predicted_value_12m" else int(v)) for k, v in zip(keys, row, strict=True)}
 
 
+def is_valid_name(name: str | None) -> bool:
+    """Whether ``name`` can name a saved audience: letters, digits, ``_`` and ``-``, up to 64, starting with a
+    letter or digit (it names files)."""
+    return bool(NAME_PATTERN.fullmatch(name or ""))
+
+
 def check_name(name: str) -> str:
-    """``name`` when it is a valid audience name (letters, digits, ``_`` and ``-``; it names files)."""
-    if not NAME_PATTERN.match(name or ""):
+    """``name`` when it is a valid audience name (:func:`is_valid_name`); ValueError otherwise."""
+    if not is_valid_name(name):
         raise ValueError(
             f"audience name {name!r}: use letters, digits, '_' and '-' (up to 64, starting with a letter or digit)"
         )
@@ -259,9 +266,7 @@ def load_audience(name: str, folder: Path) -> AudienceSpec:
 def saved_audiences(folder: Path) -> list[str]:
     """Names of the audiences saved in ``folder``, sorted."""
     folder = Path(folder)
-    return (
-        sorted(p.stem for p in folder.glob("*.yml") if NAME_PATTERN.match(p.stem)) if folder.is_dir() else []
-    )
+    return sorted(p.stem for p in folder.glob("*.yml") if is_valid_name(p.stem)) if folder.is_dir() else []
 
 
 def write_export(frame: pd.DataFrame, path: Path) -> Path:
