@@ -27,6 +27,13 @@ def marts(pipeline_run):
             "cohorts": read("select * from marts.persistency__cohort_retention"),
             "repeat": read("select * from marts.persistency__repeat_purchase order by order_number"),
             "profit": read("select customer_id, net_profit from marts.profitability__customers"),
+            "profitability": read("select * from marts.profitability__customers"),
+            "order_margins": read(
+                "select order_id, customer_id, gross_margin, refund_amount, returned_cost, net_margin "
+                "from marts.fct_orders"
+            ),
+            "returns": read("select order_id, product_id, quantity from marts.fct_returns"),
+            "unit_costs": read("select product_id, unit_cost from marts.dim_products"),
             "pareto": read("select * from marts.profitability__pareto order by percentile"),
             "codes": read("select * from marts.promotion__discount_codes"),
             "movement": read("select * from marts.profiling__segment_movement"),
@@ -116,6 +123,30 @@ def test_repeat_purchase_curve_matches_pandas(marts):
     assert (
         repeat["customers_ordering_again"].iloc[:-1].to_numpy() == repeat["customers"].iloc[1:].to_numpy()
     ).all()
+
+
+def test_net_margin_recovers_the_cost_of_returned_units_and_is_what_profit_sums(marts):
+    """An order's returned cost is its returned units at the product's unit cost (fct_returns x dim_products,
+    in pandas); net margin = gross margin - refunds + returned cost; a customer's net profit is the sum of
+    her orders' net margins less service and marketing cost."""
+    orders, returns = marts["order_margins"].set_index("order_id"), marts["returns"]
+    costed = returns.merge(marts["unit_costs"], on="product_id", how="left")
+    returned_cost = (costed["quantity"] * costed["unit_cost"].fillna(0)).groupby(costed["order_id"]).sum()
+    assert (returned_cost > 0).sum() > 10, "the demo has returns of costed products"
+    expected = returned_cost.reindex(orders.index, fill_value=0.0)
+    np.testing.assert_allclose(orders["returned_cost"], expected, atol=1e-6)
+    np.testing.assert_allclose(
+        orders["net_margin"], orders["gross_margin"] - orders["refund_amount"] + expected, atol=1e-6
+    )
+    profit = marts["profitability"].set_index("customer_id")
+    per_customer = orders.groupby("customer_id")[["net_margin", "returned_cost"]].sum()
+    per_customer = per_customer.reindex(profit.index, fill_value=0.0)
+    np.testing.assert_allclose(profit["returned_cost"], per_customer["returned_cost"], atol=1e-6)
+    np.testing.assert_allclose(
+        profit["net_profit"],
+        per_customer["net_margin"] - profit["service_cost"] - profit["marketing_cost"],
+        atol=1e-6,
+    )
 
 
 def test_pareto_sums_to_the_customers_and_ranks_like_pandas(marts):

@@ -161,7 +161,8 @@ def test_key_figures_per_segment_agree(runs):
 def test_every_order_carries_exactly_the_same_amounts(runs):
     """An order's sums of lines and returns do not depend on the order an engine adds them in."""
     sql = (
-        "select order_id, gross_sales, cost, refund_amount, revenue, gross_margin, net_revenue "
+        "select order_id, gross_sales, cost, refund_amount, returned_cost, revenue, gross_margin, net_revenue, "
+        "net_margin "
         "from marts.fct_orders order by order_id"
     )
     on_duckdb, on_spark = _on_both(runs, sql)

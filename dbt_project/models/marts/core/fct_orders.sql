@@ -30,14 +30,18 @@ lines as (
 
 ),
 
+-- Returned units go back to stock: their cost (at the product's current unit cost, as the lines' cost) is
+-- recovered in net_margin. A return of a product the catalogue lacks recovers nothing, as its line cost nothing.
 refunds as (
 
     select
-        order_id,
-        round(sum(refund_amount), 6) as refund_amount,
-        sum(quantity) as returned_items
-    from {{ ref('stg_shop__returns') }}
-    group by order_id
+        returns.order_id,
+        round(sum(returns.refund_amount), 6) as refund_amount,
+        sum(returns.quantity) as returned_items,
+        round(sum(coalesce(returns.quantity * products.unit_cost, 0)), 6) as returned_cost
+    from {{ ref('stg_shop__returns') }} as returns
+    left join {{ ref('stg_shop__products') }} as products on returns.product_id = products.product_id
+    group by returns.order_id
 
 ),
 
@@ -65,7 +69,8 @@ joined as (
         coalesce(lines.cost, 0) as cost,
         orders.shipping_amount,
         coalesce(refunds.refund_amount, 0) as refund_amount,
-        coalesce(refunds.returned_items, 0) as returned_items
+        coalesce(refunds.returned_items, 0) as returned_items,
+        coalesce(refunds.returned_cost, 0) as returned_cost
     from orders
     inner join assigned on orders.order_id = assigned.order_id
     left join lines on orders.order_id = lines.order_id
@@ -100,7 +105,11 @@ final as (
         cast(shipping_amount as double) as shipping_amount,
         cast(refund_amount as double) as refund_amount,
         cast(returned_items as bigint) as returned_items,
+        cast(returned_cost as double) as returned_cost,
         cast(gross_sales - discount_amount - refund_amount as double) as net_revenue,
+        -- The one definition of an order's margin after returns: the customer models' margin CLV and
+        -- profitability__customers both use it (DECISIONLOG.md, "What margin includes").
+        cast(gross_sales - discount_amount - cost - refund_amount + returned_cost as double) as net_margin,
         cast(row_number() over (
             partition by customer_id order by ordered_at, order_id
         ) as bigint) as order_sequence

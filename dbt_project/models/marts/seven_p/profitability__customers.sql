@@ -1,5 +1,6 @@
 -- Profitability: what each identified customer earned the shop after refunds, service and marketing.
---   net_profit = gross_margin - refund_amount + returned_cost - service_cost - marketing_cost
+--   net_profit = net_margin - service_cost - marketing_cost
+--   (net_margin = gross_margin - refund_amount + returned_cost, defined per order in fct_orders)
 -- Returned units go back to stock, so their cost is recovered (returned_cost); a ticket costs
 -- `service_cost_per_ticket`; a campaign's cost is shared equally among its treated sends. Shipping is a
 -- pass-through and left out. See DECISIONLOG.md ("What margin includes").
@@ -20,20 +21,11 @@ orders as (
         sum(revenue) as revenue,
         sum(cost) as cost,
         sum(gross_margin) as gross_margin,
-        sum(refund_amount) as refund_amount
+        sum(refund_amount) as refund_amount,
+        sum(returned_cost) as returned_cost,
+        sum(net_margin) as net_margin
     from {{ ref('fct_orders') }}
     group by customer_id
-
-),
-
-returned as (
-
-    select
-        returns.customer_id,
-        sum(returns.quantity * coalesce(products.unit_cost, 0)) as returned_cost
-    from {{ ref('fct_returns') }} as returns
-    left join {{ ref('dim_products') }} as products on returns.product_id = products.product_id
-    group by returns.customer_id
 
 ),
 
@@ -80,13 +72,13 @@ joined as (
         coalesce(orders.cost, 0) as cost,
         coalesce(orders.gross_margin, 0) as gross_margin,
         coalesce(orders.refund_amount, 0) as refund_amount,
-        coalesce(returned.returned_cost, 0) as returned_cost,
+        coalesce(orders.returned_cost, 0) as returned_cost,
+        coalesce(orders.net_margin, 0) as net_margin,
         coalesce(service.tickets, 0) as tickets,
         coalesce(service.tickets, 0) * {{ var('service_cost_per_ticket') }} as service_cost,
         coalesce(marketing.marketing_cost, 0) as marketing_cost
     from customers
     left join orders on customers.customer_id = orders.customer_id
-    left join returned on customers.customer_id = returned.customer_id
     left join service on customers.customer_id = service.customer_id
     left join marketing on customers.customer_id = marketing.customer_id
 
@@ -105,16 +97,10 @@ final as (
         cast(tickets as bigint) as tickets,
         cast(service_cost as double) as service_cost,
         cast(marketing_cost as double) as marketing_cost,
-        cast(gross_margin - refund_amount + returned_cost - service_cost - marketing_cost as double)
-            as net_profit,
-        cast(
-            (gross_margin - refund_amount + returned_cost - service_cost - marketing_cost)
-            / nullif(revenue, 0) as double
-        ) as net_profit_rate,
+        cast(net_margin - service_cost - marketing_cost as double) as net_profit,
+        cast((net_margin - service_cost - marketing_cost) / nullif(revenue, 0) as double) as net_profit_rate,
         cast(ntile(10) over (
-            order by
-                gross_margin - refund_amount + returned_cost - service_cost - marketing_cost desc,
-                customer_id
+            order by net_margin - service_cost - marketing_cost desc, customer_id
         ) as integer) as profit_decile
     from joined
 
