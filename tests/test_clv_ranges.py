@@ -390,20 +390,20 @@ def test_predict_customers_carries_ranges_and_their_holdout_coverage():
 def test_holdout_validation_runs_on_a_random_sample_of_whole_customers(monkeypatch):
     """Large shops validate on at most MAX_VALIDATION_CUSTOMERS customers: every row of each drawn
     customer and none of the others, while every customer is still scored."""
-    from orchestration.analytics import customer_models
+    from orchestration.analytics.customer_models import fitting
 
     # Hand-built: customer k has k + 1 rows; a sample of 4 of the 10 keeps 4 whole customers.
     rows = pd.DataFrame({"customer_id": np.repeat(np.arange(10), np.arange(1, 11))})
-    sample = customer_models._customer_sample(rows, "customer_id", 4)
+    sample = fitting.customer_sample(rows, "customer_id", 4)
     sizes = sample["customer_id"].value_counts()
     assert len(sizes) == 4
     assert (sizes == sizes.index + 1).all()
-    assert customer_models._customer_sample(rows, "customer_id", 10) is rows
+    assert fitting.customer_sample(rows, "customer_id", 10) is rows
 
     transactions, _ = simulate_transactions(
         4_000, **SIM_TRUTH, **SIM_VALUE, observation_end=SIM_END, history_days=1095, seed=5
     )
-    monkeypatch.setattr(customer_models, "MAX_VALIDATION_CUSTOMERS", 1_500)
+    monkeypatch.setattr(fitting, "MAX_VALIDATION_CUSTOMERS", 1_500)
     predictions, quality, _, messages = predict_customers(
         transactions, SIM_END, churn_classifier=None, computed_at="2025-01-01"
     )
