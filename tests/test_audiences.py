@@ -246,6 +246,7 @@ def test_build_audience_is_export_audience_of_the_same_filters(con):
     pd.testing.assert_frame_equal(built, exported)
     assert built["customer_id"].tolist() == ["c2", "c9"]
     assert build_audience(con, "sms", min_clv=400)["customer_id"].tolist() == ["c6"]
+    assert build_audience(con)["customer_id"].tolist() == EMAIL_AUDIENCE  # e-mail unless told
     assert build_audience(con, "email", churn_bands=("high",))["customer_id"].tolist() == ["c2"]
     assert "recommended_2" not in build_audience(con, "email", recommendations=1).columns
 
@@ -277,7 +278,7 @@ def test_spec_sorts_its_lists_and_reads_value_bands_as_numbers():
     assert spec.churn_bands == ("high", "medium")
     assert spec.categories == ("Garden", "Toys")
     assert spec.countries == ("DE", "FR")
-    assert AudienceSpec(segments=None).segments == ()
+    assert AudienceSpec(segments=None, churn_bands=None).segments == ()
     # Two specs with the same filters in another order are the same audience.
     assert AudienceSpec(countries=("FR", "DE")) == AudienceSpec(countries=("DE", "FR"))
 
@@ -319,8 +320,11 @@ def test_names_that_could_not_safely_name_a_file_are_refused(name):
 
 def test_save_writes_the_name_then_the_filters_and_load_reads_them_back(tmp_path):
     folder = tmp_path / "not" / "yet"
-    spec = AudienceSpec(channel="sms", countries=("DE",), last_order_from=dt.date(2024, 1, 1))
+    spec = AudienceSpec(
+        channel="sms", countries=("DE",), last_order_from=dt.date(2024, 1, 1), categories=("Café",)
+    )
     path = save_audience("winback", spec, folder)
+    assert "- Café\n" in path.read_text(encoding="utf-8")  # readable as written, not escaped
     assert path == folder / "winback.yml" == audience_file("winback", folder)
     stored = yaml.safe_load(path.read_text())
     assert next(iter(stored)) == "name"
@@ -355,8 +359,8 @@ def test_saved_audiences_lists_valid_names_sorted(tmp_path):
 
 def test_write_export_writes_the_frame_as_csv_and_leaves_no_temporary_file(tmp_path, con):
     frame = export_audience(con, AudienceSpec(channel="sms", recommendations=1))
-    path = write_export(frame, tmp_path / "exports" / "sms.csv")
-    assert path == tmp_path / "exports" / "sms.csv"
+    path = write_export(frame, tmp_path / "exports" / "2024" / "sms.csv")
+    assert path == tmp_path / "exports" / "2024" / "sms.csv"
     back = pd.read_csv(path, dtype={"contact": str})
     assert back["customer_id"].tolist() == SMS_AUDIENCE
     assert back["contact"].tolist() == frame["contact"].tolist()

@@ -63,12 +63,12 @@ class AudienceSpec:
     def __post_init__(self) -> None:
         if self.channel not in CHANNELS:
             raise ValueError(f"channel must be one of {sorted(CHANNELS)}, got {self.channel!r}")
-        unknown = set(self.churn_bands) - set(CHURN_BANDS)
-        if unknown:
-            raise ValueError(f"churn bands must be among {CHURN_BANDS}, got {sorted(unknown)}")
         for name in ("segments", "value_bands", "churn_bands", "categories", "countries"):
             object.__setattr__(self, name, tuple(sorted(getattr(self, name) or ())))
         object.__setattr__(self, "value_bands", tuple(int(v) for v in self.value_bands))
+        unknown = set(self.churn_bands) - set(CHURN_BANDS)
+        if unknown:
+            raise ValueError(f"churn bands must be among {CHURN_BANDS}, got {sorted(unknown)}")
 
     def to_dict(self) -> dict:
         """The filters as plain YAML/JSON values (dates as ISO strings, tuples as lists)."""
@@ -159,8 +159,8 @@ def build_audience(
     if channel not in CHANNELS:
         raise ValueError(f"channel must be one of {sorted(CHANNELS)}, got {channel!r}")
     spec = AudienceSpec(
-        channel=channel, churn_bands=tuple(churn_bands or ()), min_clv=min_clv,
-        segments=tuple(segments or ()), recommendations=recommendations, **filters,
+        channel=channel, churn_bands=churn_bands, min_clv=min_clv, segments=segments,
+        recommendations=recommendations, **filters,
     )  # fmt: skip
     return export_audience(con, spec)
 
@@ -173,11 +173,11 @@ def export_audience(con, spec: AudienceSpec) -> pd.DataFrame:
     where, params = _selection(spec)
     where += [_consents(spec.channel), f"c.{contact} is not null"]
     n = int(spec.recommendations)
-    pivots = ", ".join(
+    columns = ["a.*"] + [
         f"max(case when r.rank = {i} then p.product_name end) as recommended_{i}, "
         f"max(case when r.rank = {i} then r.reason end) as reason_{i}"
         for i in range(1, n + 1)
-    )
+    ]
     sql = f"""
         with audience as (
             select c.customer_id, c.{contact} as contact, c.first_name, c.country, c.rfm_segment, c.clv_12m,
@@ -186,7 +186,7 @@ def export_audience(con, spec: AudienceSpec) -> pd.DataFrame:
             from marts.customer_360 c
             where {" and ".join(where)}
         )
-        select a.*{", " + pivots if n else ""}
+        select {", ".join(columns)}
         from audience a
         left join ml.recommendations r on r.customer_id = a.customer_id and r.rank <= {n}
         left join marts.dim_products p on p.product_id = r.product_id
@@ -265,8 +265,7 @@ def load_audience(name: str, folder: Path) -> AudienceSpec:
 
 def saved_audiences(folder: Path) -> list[str]:
     """Names of the audiences saved in ``folder``, sorted."""
-    folder = Path(folder)
-    return sorted(p.stem for p in folder.glob("*.yml") if is_valid_name(p.stem)) if folder.is_dir() else []
+    return sorted(p.stem for p in Path(folder).glob("*.yml") if is_valid_name(p.stem))
 
 
 def write_export(frame: pd.DataFrame, path: Path) -> Path:
