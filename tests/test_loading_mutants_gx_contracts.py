@@ -5,10 +5,18 @@ Each test asserts a hand-worked truth the code does not produce itself.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from orchestration.contracts import load_contracts
-from orchestration.loading.gx_contracts import suite_for, validate_frame
+from orchestration.loading.gx_contracts import (
+    GX_DIR,
+    contract_reference,
+    suite_for,
+    suite_json,
+    validate_frame,
+    write_suites,
+)
 from tests.test_rules import load_orders, order
 
 CONTRACTS = load_contracts()
@@ -75,3 +83,60 @@ def test_validation_names_at_most_twenty_failing_rows_per_expectation(con, tmp_p
     result = validate_frame(CONTRACTS["shop__orders"], frame)
     assert result["failed"] == ["expect_column_values_to_be_in_set(country)"]
     assert result["failing_rows"] == [f"shop/orders/orders.csv row {n}" for n in range(1, 21)]
+
+
+def _without_ids(stored: dict) -> dict:
+    """A suite as GX stores it, less the random ids of the suite and its expectations."""
+    data = {k: v for k, v in stored.items() if k != "id"}
+    data["expectations"] = [{k: v for k, v in e.items() if k != "id"} for e in data["expectations"]]
+    return data
+
+
+def test_the_committed_reference_and_suites_are_those_of_the_contracts():
+    """CONTRACTS.md and gx/expectations/*.json are generated files users read: they must be what the
+    contracts give now (regenerate with ``python -m orchestration.loading.gx_contracts``)."""
+    committed = (GX_DIR.parent / "CONTRACTS.md").read_text(encoding="utf-8")
+    assert contract_reference() == committed, "CONTRACTS.md is stale: regenerate it"
+    stored = sorted(p.stem for p in (GX_DIR / "expectations").glob("*.json"))
+    assert stored == sorted(CONTRACTS)
+    for name, contract in CONTRACTS.items():
+        on_disk = json.loads((GX_DIR / "expectations" / f"{name}.json").read_text())
+        assert _without_ids(on_disk) == suite_json(contract), f"{name}.json is stale: regenerate it"
+
+
+def test_the_reference_spells_out_each_rule():
+    """Lines of the reference written out by hand from the contracts: a snapshot's kind and key, a range,
+    the not-future tolerance, the phone rule, a code list and a foreign key."""
+    reference = contract_reference().splitlines()
+    assert reference[0] == "# Data contract reference"
+    assert (
+        "Folder `landing/shop/promotions/` · kind **snapshot** (latest version per key wins) · primary key "
+        "`promotion_id`"
+    ) in reference
+    assert "| `discount_pct` | double | yes | ≥ 0; ≤ 100 | Discount in percent of the basket. |" in reference
+    assert (
+        "| `contacted_at` | timestamp | yes | not after the load (+ 1 day) | When the contact happened. |"
+        in (reference)
+    )
+    assert any(
+        line.startswith("| `phone` | varchar | no | phone (read as E.164 in staging") for line in reference
+    )
+    assert "Foreign key: `campaign_id` must exist in `marketing__campaigns.campaign_id`." in reference
+    reviews = next(line for line in reference if line.startswith("Folder `landing/shop/reviews/`"))
+    assert "kind **event** (one row per key) · primary key `review_id, order_id`" in reviews
+
+
+def test_write_suites_fills_a_file_context_and_replaces_what_it_held(tmp_path):
+    """Each contract's suite lands as ``<dir>/expectations/<name>.json``; writing again replaces a suite
+    of the same name instead of failing or keeping the old one."""
+    directory = tmp_path / "gx"
+    written = write_suites(directory)
+    assert sorted(p.name for p in written) == sorted(f"{name}.json" for name in CONTRACTS)
+    assert all(p.parent == directory / "expectations" for p in written)
+    orders = directory / "expectations" / "shop__orders.json"
+    assert _without_ids(json.loads(orders.read_text())) == suite_json(CONTRACTS["shop__orders"])
+    stale = json.loads(orders.read_text())
+    stale["expectations"] = stale["expectations"][:1]
+    orders.write_text(json.dumps(stale))
+    assert write_suites(directory) == written
+    assert _without_ids(json.loads(orders.read_text())) == suite_json(CONTRACTS["shop__orders"])
