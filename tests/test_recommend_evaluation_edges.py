@@ -228,6 +228,27 @@ def test_popularity_ties_are_broken_by_the_product_id_as_text():
     assert metric_value(ev, "cooccurrence", "hit_rate", 1) == 1.0
 
 
+def test_a_product_bought_together_outranks_the_best_seller_even_as_the_least_popular():
+    """Co-occurrence first, popularity only among equal scores, at the extremes: the candidate that shares a
+    basket with the customer's product is the least popular product, the other the best seller and the
+    first product seen."""
+    lines = _lines(
+        [
+            ("o1", "c2", "2024-01-01", "m", "A", 1.0),  # m: three buyers, seen first
+            ("o2", "c3", "2024-01-02", "m", "A", 1.0),
+            ("o3", "c4", "2024-01-03", "m", "A", 1.0),
+            ("o4", "c1", "2024-01-04", "p", "A", 1.0),  # p and q: one buyer, together in c1's basket
+            ("o4", "c1", "2024-01-04", "q", "A", 1.0),
+            ("o5", "c5", "2024-01-05", "p", "A", 1.0),  # c5 owns p: q scores 1, m 0
+            ("o6", "c5", "2024-01-20", "q", "A", 1.0),
+        ]
+    )
+    # Popularity: m (3), then p (2), q (1) last. c5's co-occurrence list is [q, m]; popularity's is [m, q].
+    ev = evaluate_recommendations(lines, CUTOFF, ks=(1,), rule_params=NO_RULES)
+    assert metric_value(ev, "cooccurrence", "hit_rate", 1) == 1.0
+    assert metric_value(ev, "popularity", "hit_rate", 1) == 0.0
+
+
 def _hit_rates(**by_model: float) -> pd.DataFrame:
     rows = [(model, "hit_rate", 3, value, 10) for model, value in by_model.items()]
     rows += [(model, "hit_rate", 10, 1.0, 10) for model in by_model]  # another length, always higher
