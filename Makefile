@@ -59,7 +59,7 @@ bench-all: bench
 MUTANTS ?=
 mutation: install-dev
 	$(BIN)/pip install --quiet -c constraints.txt "mutmut==3.8.1"
-	$(BIN)/mutmut run --max-children 2 $(MUTANTS)
+	ECRM_SHARED_DATASETS="$(CURDIR)/../shared/datasets" $(BIN)/mutmut run --max-children 2 $(MUTANTS)
 	$(BIN)/mutmut results
 
 clean:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from support.datasets import SHARED_DATASETS
 
-SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 E2E_CUSTOMERS = 400
 E2E_SEED = 7
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from support.datasets import SHARED_DATASETS
 
 from orchestration.analytics.basket import (
     ITEM_SEPARATOR,
@@ -21,7 +22,7 @@ from orchestration.analytics.basket import (
     suggest_bundles,
 )
 
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+DATASETS = SHARED_DATASETS
 GROCERIES = DATASETS / "groceries"
 ONLINE_RETAIL = DATASETS / "online_retail_baskets" / "online_retail_baskets.csv"
 

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import filecmp
-from pathlib import Path
 
 import pandas as pd
 
 from orchestration.cli import main
-
-SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 
 def test_generate_writes_landing_and_truth_deterministically(tmp_path, capsys):

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from support.datasets import SHARED_DATASETS
 
 from orchestration.importers import ImportFailed, run_import
 from orchestration.importers.common import load_reports
 
-SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 SAMPLE = SHARED_DATASETS / "online_retail_sample" / "online_retail_first30k.csv"
 ENTITIES = ("customers", "orders", "order_lines", "products", "returns")
 
