@@ -322,8 +322,7 @@ def test_category_level_rules(groceries):
     assert r["support"] == pytest.approx(sets.map(needed.issubset).mean(), abs=1e-12)
 
 
-@pytest.fixture
-def pair_rules() -> pd.DataFrame:
+def _pair_baskets() -> pd.DataFrame:
     # Pairs: (p1,p2) strong, (p3,p4) strong, (p1,p5) lift below threshold, (p6,p7) too rare.
     rows = []
     basket = 0
@@ -335,7 +334,12 @@ def pair_rules() -> pd.DataFrame:
         for _ in range(15):
             basket += 1
             rows.append((basket, single))
-    return mine_rules(pd.DataFrame(rows, columns=["basket_id", "item"]), 0.001, 0.0, max_len=2)
+    return pd.DataFrame(rows, columns=["basket_id", "item"])
+
+
+@pytest.fixture
+def pair_rules() -> pd.DataFrame:
+    return mine_rules(_pair_baskets(), 0.001, 0.0, max_len=2)
 
 
 def test_bundles_keep_margin_and_pick_largest_discount(pair_rules):
@@ -413,3 +417,177 @@ def test_a_sure_rule_onto_an_item_in_every_basket_has_infinite_conviction(miner)
     other = rules[(rules["antecedents"] == ("a",)) & (rules["consequents"] == ("b",))].iloc[0]
     # a → b: confidence 2/3, support(b) 2/3: conviction (1 − 2/3) / (1 − 2/3) = 1, lift 1.
     assert other["conviction"] == pytest.approx(1.0)
+
+
+# --- suggest_bundles on _pair_baskets, worked out by hand ---------------------------------------------------
+# 178 baskets: 30 {p1,p2}, 20 {p3,p4}, 5 {p1,p5}, 3 {p6,p7}, and 15 single-item baskets of each of p1, p2,
+# p3, p4, p6, p7 and 30 of p5. Baskets holding each item: p1 50, p2 45, p3 35, p4 35, p5 35, p6 18, p7 18.
+#   (p3,p4): count 20, lift 20*178/(35*35) = 2.906, confidence 20/35 both ways
+#   (p1,p2): count 30, lift 30*178/(50*45) = 2.373, confidence p1->p2 30/50, p2->p1 30/45
+#   (p6,p7): count 3,  lift 3*178/(18*18)  = 1.648
+#   (p1,p5): count 5,  lift 5*178/(50*35)  = 0.509
+N_PAIR_BASKETS = 178
+CATALOGUE = pd.DataFrame(
+    {
+        "product_id": ["p1", "p2", "p3", "p4", "p5", "p6", "p7"],
+        "list_price": [20.0, 30.0, 10.0, 10.0, 5.0, 8.0, 8.0],
+        "unit_cost": [10.0, 12.0, 8.5, 9.0, 2.0, 4.0, 4.0],
+        "is_active": [True, True, True, True, True, True, True],
+    }
+)
+BUNDLE_COLUMNS = [
+    "product_a", "product_b", "count", "support", "lift", "confidence_a_to_b", "confidence_b_to_a",
+    "combined_list_price", "combined_unit_cost", "combined_margin", "suggested_discount_pct", "bundle_price",
+    "bundle_margin", "margin_kept",
+]  # fmt: skip
+
+
+def _pairs(bundles: pd.DataFrame) -> list[tuple]:
+    return list(zip(bundles["product_a"], bundles["product_b"], strict=True))
+
+
+def test_bundle_figures_are_those_of_the_baskets(pair_rules):
+    bundles = suggest_bundles(pair_rules, CATALOGUE)
+    assert list(bundles.columns) == BUNDLE_COLUMNS
+    assert _pairs(bundles) == [("p3", "p4"), ("p1", "p2")]  # by lift
+    b34, b12 = bundles.iloc[0], bundles.iloc[1]
+    assert (b34["count"], b12["count"]) == (20, 30)
+    assert b34["support"] == pytest.approx(20 / N_PAIR_BASKETS)
+    assert b12["support"] == pytest.approx(30 / N_PAIR_BASKETS)
+    assert b34["lift"] == pytest.approx(20 * N_PAIR_BASKETS / (35 * 35))
+    assert b12["lift"] == pytest.approx(30 * N_PAIR_BASKETS / (50 * 45))
+    assert (b34["confidence_a_to_b"], b34["confidence_b_to_a"]) == pytest.approx((20 / 35, 20 / 35))
+    # p1 -> p2 and p2 -> p1 are two rules; each direction keeps its own confidence.
+    assert (b12["confidence_a_to_b"], b12["confidence_b_to_a"]) == pytest.approx((30 / 50, 30 / 45))
+    # Price 50, cost 22, margin 28: 20 % off (the cap) leaves 40 - 22 = 18, 18/28 of the margin.
+    assert (b12["combined_list_price"], b12["combined_unit_cost"], b12["combined_margin"]) == (
+        50.0,
+        22.0,
+        28.0,
+    )
+    assert (b12["bundle_price"], b12["bundle_margin"]) == pytest.approx((40.0, 18.0))
+    assert b12["margin_kept"] == pytest.approx(18 / 28)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"min_lift": 2.9}, [("p3", "p4")]),
+        ({"min_lift": 2.95}, []),
+        ({"min_count": 20}, [("p3", "p4"), ("p1", "p2")]),  # inclusive
+        ({"min_count": 21}, [("p1", "p2")]),
+        ({"min_count": 3, "min_lift": 1.6}, [("p3", "p4"), ("p1", "p2"), ("p6", "p7")]),
+        ({"min_count": 1, "min_lift": 0.5}, [("p3", "p4"), ("p1", "p2"), ("p6", "p7"), ("p1", "p5")]),
+        ({"top_n": 1}, [("p3", "p4")]),
+        ({"top_n": 5}, [("p3", "p4"), ("p1", "p2")]),
+    ],
+)
+def test_bundle_thresholds_and_top_n(pair_rules, kwargs, expected):
+    assert _pairs(suggest_bundles(pair_rules, CATALOGUE, **kwargs)) == expected
+
+
+def test_bundles_use_the_catalogue_as_given():
+    """Inactive (or unknown activity) products are left out unless active_only is off; a product missing from
+    the catalogue drops its pairs; a catalogue without is_active counts every product as active."""
+    rules = mine_rules(_pair_baskets(), 0.001, 0.0, max_len=2)
+    inactive_p2 = CATALOGUE.assign(is_active=[True, False, True, True, True, True, True])
+    assert _pairs(suggest_bundles(rules, inactive_p2)) == [("p3", "p4")]
+    assert _pairs(suggest_bundles(rules, inactive_p2, active_only=False)) == [("p3", "p4"), ("p1", "p2")]
+    unknown_p4 = CATALOGUE.assign(is_active=[True, True, True, None, True, True, True])
+    assert _pairs(suggest_bundles(rules, unknown_p4)) == [("p1", "p2")]
+    assert _pairs(suggest_bundles(rules, CATALOGUE.drop(columns="is_active"))) == [("p3", "p4"), ("p1", "p2")]
+    assert _pairs(suggest_bundles(rules, CATALOGUE[CATALOGUE["product_id"] != "p1"])) == [("p3", "p4")]
+    # A product listed twice counts once, with its first price.
+    twice = pd.concat([CATALOGUE, CATALOGUE.assign(list_price=99.0)], ignore_index=True)
+    assert suggest_bundles(rules, twice)["combined_list_price"].tolist() == [20.0, 50.0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pair", "discount", "price"),
+    [
+        # (p3,p4): price 20, cost 17.5, margin 2.5. Half the margin = 1.25 = 6.25 % of the price.
+        ({}, ("p3", "p4"), 0.06, 18.8),
+        ({"discount_step": 0.05}, ("p3", "p4"), 0.05, 19.0),
+        ({"min_margin_kept": 1.0}, ("p3", "p4"), 0.0, 20.0),
+        ({"min_margin_kept": 0.0}, ("p3", "p4"), 0.12, 17.6),  # the whole margin: 12.5 % -> 12 %
+        ({"min_margin_kept": 0.0, "max_discount_pct": 0.1}, ("p3", "p4"), 0.10, 18.0),
+        ({"max_discount_pct": 0.0}, ("p3", "p4"), 0.0, 20.0),
+        # (p1,p2): price 50, margin 28. 0.4 * 28 / 50 = 22.4 % -> 22 %.
+        ({"min_margin_kept": 0.6, "max_discount_pct": 0.5}, ("p1", "p2"), 0.22, 39.0),
+        # A cap that is an exact multiple of the step: 0.29 / 0.01 is 28.999... in floating point.
+        ({"min_margin_kept": 0.0, "max_discount_pct": 0.29}, ("p1", "p2"), 0.29, 35.5),
+    ],
+)
+def test_bundle_discount_is_the_largest_step_the_margin_rule_and_cap_allow(
+    pair_rules, kwargs, pair, discount, price
+):
+    bundles = suggest_bundles(pair_rules, CATALOGUE, **kwargs).set_index(["product_a", "product_b"])
+    assert bundles.loc[pair, "suggested_discount_pct"] == pytest.approx(discount, abs=1e-12)
+    assert bundles.loc[pair, "bundle_price"] == pytest.approx(price)
+
+
+def test_a_pair_without_margin_gets_no_discount_and_no_margin_share(pair_rules):
+    at_cost = CATALOGUE.assign(unit_cost=CATALOGUE["list_price"])
+    bundles = suggest_bundles(pair_rules, at_cost)
+    assert (bundles["suggested_discount_pct"] == 0.0).all()
+    assert (bundles["bundle_margin"] == 0.0).all()
+    assert bundles["margin_kept"].isna().all()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"min_margin_kept": -0.1},
+        {"min_margin_kept": 1.01},
+        {"max_discount_pct": 1.0},
+        {"max_discount_pct": -0.01},
+    ],
+)
+def test_bundle_rule_arguments_out_of_range_are_refused(pair_rules, kwargs):
+    name = next(iter(kwargs))
+    with pytest.raises(ValueError, match=name):
+        suggest_bundles(pair_rules, CATALOGUE, **kwargs)
+
+
+def test_a_direction_below_the_rules_confidence_has_no_confidence():
+    """Mined at confidence 0.62, p1 -> p2 (0.6) is not a rule but p2 -> p1 (0.667) is: the pair stays, with
+    the missing direction empty."""
+    rules = mine_rules(_pair_baskets(), 0.001, 0.62, max_len=2)
+    b12 = suggest_bundles(rules, CATALOGUE).set_index(["product_a", "product_b"]).loc[("p1", "p2")]
+    assert pd.isna(b12["confidence_a_to_b"])
+    assert b12["confidence_b_to_a"] == pytest.approx(30 / 45)
+    assert b12["count"] == 30
+
+
+def test_bundles_order_products_by_their_text_and_ties_by_count_then_ids():
+    """Integer ids: "10" sorts before "9" as text. Pairs with the same lift: the one bought together more
+    often first; with the same lift and count, by the ids."""
+    rows, basket = [], 0
+    for items, times in (((9, 10), 20), ((1, 2), 20), ((3, 4), 40)):
+        for _ in range(times):
+            basket += 1
+            rows += [(basket, x) for x in items]
+    for single, times in ((9, 20), (10, 20), (1, 20), (2, 20), (4, 40)):
+        for _ in range(times):
+            basket += 1
+            rows.append((basket, single))
+    # 200 baskets. (9,10) and (1,2): 20 together, 40 baskets each item: lift 20 * 200 / (40 * 40) = 2.5.
+    # (3,4): 40 together, 3 in 40 and 4 in 80 baskets: lift 40 * 200 / (40 * 80) = 2.5.
+    rules = mine_rules(pd.DataFrame(rows, columns=["basket_id", "item"]), 0.001, 0.0, max_len=2)
+    catalogue = pd.DataFrame({"product_id": [1, 2, 3, 4, 9, 10], "list_price": 10.0, "unit_cost": 5.0})
+    bundles = suggest_bundles(rules, catalogue, min_lift=1.0, min_count=1)
+    assert bundles["lift"].nunique() == 1
+    assert bundles["lift"].iloc[0] == pytest.approx(2.5)
+    assert _pairs(bundles) == [(3, 4), (1, 2), (10, 9)]
+
+
+def test_no_pairs_give_an_empty_frame_with_the_columns(pair_rules):
+    three = mine_rules(_pair_baskets(), 0.001, 0.0, max_len=2)
+    longer_only = three.assign(antecedent_len=2)
+    for rules in (pair_rules.head(0), longer_only):
+        empty = suggest_bundles(rules, CATALOGUE)
+        assert empty.empty
+        assert list(empty.columns) == BUNDLE_COLUMNS
+    none_qualify = suggest_bundles(pair_rules, CATALOGUE, min_count=1_000)
+    assert none_qualify.empty
+    assert list(none_qualify.columns) == BUNDLE_COLUMNS
