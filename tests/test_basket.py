@@ -591,3 +591,173 @@ def test_no_pairs_give_an_empty_frame_with_the_columns(pair_rules):
     none_qualify = suggest_bundles(pair_rules, CATALOGUE, min_count=1_000)
     assert none_qualify.empty
     assert list(none_qualify.columns) == BUNDLE_COLUMNS
+
+
+def test_bundle_defaults_keep_a_pair_bought_together_ten_times():
+    """The defaults (min_count 10, min_lift 1.5) are inclusive: 10 baskets of {1, 2} among 40 qualify, 9 do
+    not; a threshold equal to a pair's own lift keeps it."""
+
+    def rules_for(together: int):
+        rows = [(b, x) for b in range(together) for x in (1, 2)]
+        rows += [(100 + b, 3) for b in range(40 - together)]
+        return mine_rules(pd.DataFrame(rows, columns=["basket_id", "item"]), 0.001, 0.0, max_len=2)
+
+    catalogue = pd.DataFrame({"product_id": [1, 2, 3], "list_price": 10.0, "unit_cost": 5.0})
+    assert _pairs(suggest_bundles(rules_for(10), catalogue)) == [(1, 2)]  # lift 40 / 10 = 4
+    assert _pairs(suggest_bundles(rules_for(9), catalogue)) == []
+    rules = rules_for(10)
+    own_lift = float(rules["lift"].iloc[0])
+    assert _pairs(suggest_bundles(rules, catalogue, min_lift=own_lift)) == [(1, 2)]
+    assert _pairs(suggest_bundles(rules, catalogue, min_lift=np.nextafter(own_lift, np.inf))) == []
+
+
+@pytest.mark.parametrize(
+    ("prices", "costs", "discount", "kept"),
+    [
+        # Margin 0.5 on 10.0: half of it is 2.5 % of the price -> 2 %; 9.8 - 9.5 = 0.3 of 0.5 kept.
+        ((6.0, 4.0), (5.0, 4.5), 0.02, 0.6),
+        # A price under 1: 0.8 - 0.2 = 0.6 margin, half of it is 37.5 % -> the 20 % cap; 0.64 - 0.2 = 0.44.
+        ((0.5, 0.3), (0.1, 0.1), 0.20, 0.44 / 0.6),
+    ],
+)
+def test_small_margins_and_cheap_products_are_discounted_too(prices, costs, discount, kept):
+    rows = [(b, x) for b in range(20) for x in ("a", "b")] + [(100 + b, "c") for b in range(20)]
+    rules = mine_rules(pd.DataFrame(rows, columns=["basket_id", "item"]), 0.001, 0.0, max_len=2)
+    catalogue = pd.DataFrame({"product_id": ["a", "b"], "list_price": prices, "unit_cost": costs})
+    bundle = suggest_bundles(rules, catalogue).iloc[0]
+    assert bundle["suggested_discount_pct"] == pytest.approx(discount, abs=1e-12)
+    assert bundle["margin_kept"] == pytest.approx(kept)
+
+
+def test_a_cap_a_hair_below_a_step_is_not_rounded_up_to_it(pair_rules):
+    """max_discount_pct = 0.07 - 5e-12: dividing by the step gives 6.9999999995, which the 1e-9 meant for
+    exact multiples lifts to 7; the guard must bring the discount back to 6 %, under the cap."""
+    bundles = suggest_bundles(pair_rules, CATALOGUE, min_margin_kept=0.0, max_discount_pct=0.07 - 5e-12)
+    assert bundles["suggested_discount_pct"].tolist() == pytest.approx([0.06, 0.06], abs=1e-12)
+
+
+def test_bundle_ties_on_lift_count_and_first_product_go_by_the_second():
+    rows, basket = [], 0
+    for items in ((1, 3), (1, 2)):
+        for _ in range(20):
+            basket += 1
+            rows += [(basket, x) for x in items]
+    for single, times in ((2, 20), (3, 20)):
+        for _ in range(times):
+            basket += 1
+            rows.append((basket, single))
+    rules = mine_rules(pd.DataFrame(rows, columns=["basket_id", "item"]), 0.001, 0.0, max_len=2)
+    catalogue = pd.DataFrame({"product_id": [1, 2, 3], "list_price": 10.0, "unit_cost": 5.0})
+    bundles = suggest_bundles(rules, catalogue, min_lift=1.0, min_count=1)
+    assert bundles["lift"].nunique() == 1
+    assert _pairs(bundles) == [(1, 2), (1, 3)]
+
+
+def test_bundle_columns_have_numeric_types(pair_rules):
+    bundles = suggest_bundles(pair_rules, CATALOGUE)
+    assert bundles["count"].dtype == np.int64
+    for column in BUNDLE_COLUMNS[3:]:
+        assert bundles[column].dtype == np.float64, column
+
+
+def test_rules_csv_keeps_ids_as_text_and_honours_its_options(tmp_path):
+    """Basket ids "01" and "1" are two baskets and items "007" and "7" two items (read as numbers they would
+    merge); empty items are no item however many there are; other columns are ignored; max_len bounds the
+    rules; the separator joins a two-item antecedent."""
+    lines = ["basket_id,item,note"]
+    for b in ("01", "1", "2", "3"):
+        lines += [f"{b},007,x", f"{b},7,y", f"{b},8,z", f"{b},,"]
+    lines += ["4,7,", "5,,"]
+    src = tmp_path / "baskets.csv"
+    src.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "rules.csv"
+    n = mine_rules_csv(src, out, 0.5, 0.5, max_len=3, separator=";")
+    written = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert n == len(written)
+    items = {i for a in written["antecedents"] for i in a.split(";")} | set(written["consequents"])
+    assert items == {"007", "7", "8"}
+    # Six baskets: 007 and 8 in four ("01", "1", "2", "3"), 7 in five.
+    row = written[(written["antecedents"] == "007;8") & (written["consequents"] == "7")].iloc[0]
+    assert float(row["support"]) == pytest.approx(4 / 6)
+    assert float(row["confidence"]) == 1.0
+    assert mine_rules_csv(src, out, 0.5, 0.5, max_len=2) < n
+    assert not pd.read_csv(out, dtype=str)["antecedents"].str.contains(";").any()
+
+
+def test_categories_of_baskets_worked_out_by_hand():
+    """An item with two categories takes the first; a category twice in a basket counts once; a basket whose
+    items all lack a category keeps one row without an item (support still counts it); a basket with one
+    mapped item loses its unmapped ones."""
+    baskets = pd.DataFrame(
+        {
+            "basket_id": [1, 1, 1, 2, 2, 3, 3],
+            "item": ["milk", "butter", "tea", "soap", "tea", "rock", "stone"],
+        }
+    )
+    categories = pd.DataFrame(
+        {
+            "item": ["milk", "butter", "tea", "soap", "tea"],
+            "category": ["dairy", "dairy", "drinks", "household", "food"],
+        }
+    )
+    got = baskets_to_categories(baskets, categories)
+    expected = pd.DataFrame(
+        {"basket_id": [1, 1, 2, 2, 3], "item": ["dairy", "drinks", "household", "drinks", None]}
+    )
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    assert mine_rules(got, 0.3, 0.5).attrs["n_baskets"] == 3
+
+
+def test_one_rule_left_after_the_confidence_filter_is_returned(tiny_baskets):
+    """At confidence 0.7 only b => a (1.0) of a and b's rules survives, with c => d and d => c (1.0) gone
+    for support: exactly one rule after the exact confidence filter dropped a => b (2/3)."""
+    rules = mine_rules(tiny_baskets, 0.3, 0.7, miner="mlxtend")
+    assert list(zip(rules["antecedent_key"], rules["consequent_key"], strict=True)) == [("b", "a")]
+
+
+def test_rules_of_equal_lift_and_confidence_come_by_support():
+    """x => y and u => v both have confidence 1/2 and lift 2 (y and v are each in a quarter of the 80
+    baskets); x => y holds in 10 baskets, u => v in 5, so it comes first."""
+    rows, basket = [], 0
+
+    def add(items, times):
+        nonlocal basket
+        for _ in range(times):
+            basket += 1
+            rows.extend((basket, i) for i in items)
+
+    add(("x", "y"), 10)
+    add(("x",), 10)
+    add(("y",), 10)
+    add(("u", "v"), 5)
+    add(("u",), 5)
+    add(("v",), 15)
+    add(("w",), 25)
+    rules = mine_rules(pd.DataFrame(rows, columns=["basket_id", "item"]), 0.05, 0.5, max_len=2)
+    picked = rules[rules["antecedent_key"].isin(["x", "u"])]
+    assert picked["lift"].tolist() == pytest.approx([2.0, 2.0])
+    assert picked["confidence"].tolist() == pytest.approx([0.5, 0.5])
+    assert picked["antecedent_key"].tolist() == ["x", "u"]
+
+
+@pytest.mark.parametrize("miner", ["fim", "mlxtend"])
+def test_empty_rules_carry_the_column_types(tiny_baskets, miner):
+    rules = mine_rules(tiny_baskets, 0.9, 0.5, miner=miner)
+    assert rules.empty
+    assert rules["antecedent_len"].dtype == np.int64
+    assert rules["count"].dtype == np.int64
+    for column in ("support", "antecedent_support", "consequent_support", "confidence", "lift", "leverage",
+                   "conviction"):  # fmt: skip
+        assert rules[column].dtype == np.float64, column
+
+
+def test_fim_keeps_rules_under_one_percent_confidence_at_threshold_zero():
+    """a is in 1,000 baskets, b in 5 of them and in 5 others: a => b has confidence 0.5 %. pyfim takes
+    confidence in percent; at 0 it must still report the rule, as mlxtend does."""
+    rows = (
+        [(i, "a") for i in range(1000)] + [(i, "b") for i in range(5)] + [(2000 + i, "b") for i in range(5)]
+    )
+    baskets = pd.DataFrame(rows, columns=["basket_id", "item"])
+    fim = mine_rules(baskets, 0.001, 0.0, miner="fim")
+    assert ("a", "b") in set(zip(fim["antecedent_key"], fim["consequent_key"], strict=True))
+    pd.testing.assert_frame_equal(fim, mine_rules(baskets, 0.001, 0.0, miner="mlxtend"))
