@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from orchestration.analytics import recommend as recommend_module
 from orchestration.analytics.basket import mine_rules
 from orchestration.analytics.recommend import RECOMMENDATION_COLUMNS, best_sellers_by_segment, recommend
 
@@ -31,7 +32,12 @@ def _as_lists(recs: pd.DataFrame) -> dict:
     return {c: list(g.sort_values("rank")["product_id"]) for c, g in recs.groupby("customer_id")}
 
 
-def test_hand_made_example(rules):
+@pytest.mark.parametrize("max_hits", [None, 1, 2, 5], ids=["one block", "block 1", "block 2", "block 5"])
+def test_hand_made_example(rules, monkeypatch, max_hits):
+    """The answer worked out by hand; also with the customers split into blocks of at most ``max_hits``
+    (customer, antecedent item) matches, as a large shop is, so the block bounds cannot shift a list."""
+    if max_hits is not None:
+        monkeypatch.setattr(recommend_module, "_MAX_HITS", max_hits)
     got = {(r.antecedent_key, r.consequent_key): r for r in rules.itertuples()}
     assert got[("a | c", "d")].confidence == 1.0
     assert got[("c", "d")].confidence == pytest.approx(2 / 3)
@@ -202,3 +208,52 @@ def test_customer_who_owns_nearly_everything_gets_what_is_left():
 def test_invalid_top_n(rules):
     with pytest.raises(ValueError, match="top_n"):
         recommend(pd.DataFrame({"customer_id": [1], "product_id": ["a"]}), rules, top_n=0)
+
+
+def test_segment_fill_up_skips_an_empty_ranking_and_leaves_the_unsegmented_to_the_overall_one():
+    """Segments s (customers 1, 2), t (3, 4) and u (5); customer 6 bought but has no segment. s's only best
+    seller is no longer sold, so s falls through to the overall ranking; t and u still get theirs; customer
+    6 gets the overall best sellers, never another segment's."""
+    purchases = pd.DataFrame(
+        {
+            "customer_id": [1, 2, 3, 4, 4, 5, 6, 7, 8],
+            "product_id": ["old", "old", "t1", "t1", "t2", "u1", "x", "x", "x"],
+        }
+    )
+    segments = pd.DataFrame({"customer_id": [1, 2, 3, 4, 5], "segment": ["s", "s", "t", "t", "u"]})
+    no_rules = mine_rules(pd.DataFrame({"basket_id": [1], "item": ["x"]}), 0.5, 0.5)
+    active = ["t1", "t2", "u1", "x"]
+    recs = recommend(purchases, no_rules, active_products=active, top_n=1, segments=segments)
+    first = recs[recs["rank"] == 1].set_index("customer_id")
+    # Overall: x (3 buyers), t1 (2), then t2 and u1 (1 each).
+    assert first.loc[1, ["product_id", "reason"]].tolist() == ["x", "best seller"]
+    assert first.loc[3, ["product_id", "reason"]].tolist() == ["t2", "best seller in segment t"]
+    assert first.loc[5, ["product_id", "reason"]].tolist() == ["x", "best seller"]  # u's only product owned
+    assert first.loc[6, ["product_id", "reason"]].tolist() == ["t1", "best seller"]
+
+
+def test_a_ranking_without_scores_is_used_in_its_order_with_score_zero():
+    purchases = pd.DataFrame({"customer_id": [1, 2], "product_id": ["a", "b"]})
+    no_rules = mine_rules(pd.DataFrame({"basket_id": [1], "item": ["x"]}), 0.5, 0.5)
+    ranking = pd.DataFrame({"segment": [None, None, None], "product_id": ["c", "b", "a"]})
+    recs = recommend(purchases, no_rules, top_n=2, best_sellers=ranking)
+    assert _as_lists(recs) == {1: ["c", "b"], 2: ["c", "a"]}
+    assert (recs["score"] == 0.0).all()
+
+
+def test_a_product_without_a_name_is_named_by_its_id(rules):
+    purchases = pd.DataFrame({"customer_id": ["c1", "c2", "c2"], "product_id": ["a", "a", "c"]})
+    recs = recommend(purchases, rules, top_n=1, product_names={"a": "Apple juice"})
+    assert recs.set_index("customer_id").loc["c2", "reason"] == "bought Apple juice, c"
+
+
+def test_blocks_of_one_customer_each_skip_those_with_nothing_to_fire(rules, monkeypatch):
+    """In blocks of a single match, customer 1 (owns only g, which fires nothing) comes first: the
+    customers after it still get their rules."""
+    monkeypatch.setattr(recommend_module, "_MAX_HITS", 1)
+    purchases = pd.DataFrame({"customer_id": [1, 2, 3], "product_id": ["g", "a", "c"]})
+    recs = recommend(purchases, rules, top_n=1)
+    first = recs.set_index("customer_id")
+    assert first.loc[2, ["product_id", "source"]].tolist() == ["b", "rule"]
+    assert first.loc[3, ["product_id", "source"]].tolist() == ["d", "rule"]
+    assert first.loc[1, "source"] == "best_seller"

@@ -323,3 +323,37 @@ def test_interest_mart_equals_the_events_as_of_any_moment(pipeline):
     expected = _expected_as_of(events, lines, latest)
     assert current.index.equals(expected.index)
     pd.testing.assert_frame_equal(current, expected, check_dtype=False)
+
+
+def test_overlaps_and_ties_are_resolved_for_every_customer_not_only_the_first(rules):
+    """The same checks for the second customer: c2 owns a (a => b fires) and viewed b, which is listed once,
+    first; c2 also viewed the product it owns, which is never recommended. c3 viewed 10 and 9 at the same
+    moment: equal scores go by the product id as text, "10" before "9"."""
+    purchases = pd.DataFrame({"customer_id": ["c1", "c2", "c3"], "product_id": ["c", "a", 9]})
+    interest = _interest(
+        [("c2", "b", None, None, NOW), ("c2", "a", None, None, NOW), ("c3", 8, None, None, NOW),
+         ("c3", 9, None, None, NOW), ("c3", 10, None, None, NOW)]
+    )  # fmt: skip
+    recs = recommend(purchases, rules, top_n=3, interest=interest, as_of=NOW)
+    c2 = recs[recs["customer_id"] == "c2"]
+    assert list(c2["product_id"]).count("b") == 1
+    assert c2.iloc[0][["product_id", "source"]].tolist() == ["b", "browsing"]
+    assert "a" not in set(c2["product_id"])
+    c3 = recs[recs["customer_id"] == "c3"]
+    assert list(c3["product_id"])[:2] == [10, 8]  # 9 is owned; "10" < "8" as text
+
+
+def test_interest_scores_default_moment_missing_columns_and_refused_settings():
+    """Without ``as_of`` the ages count from the latest signal (a view 30 days before it weighs half a view
+    at it); a missing signal column counts as never; no signal at all scores nobody."""
+    interest = _interest([("c1", "x", None, None, NOW), ("c1", "y", None, None, NOW - 30 * DAY)])
+    scores = interest_scores(interest)
+    assert scores.set_index("product_id")["score"].to_dict() == pytest.approx({"x": 1.0, "y": 0.5})
+    without_wishlist = interest.drop(columns="last_wishlisted_at")
+    pd.testing.assert_frame_equal(interest_scores(without_wishlist, NOW), interest_scores(interest, NOW))
+    nothing = _interest([("c1", "x", None, None, None)])
+    assert interest_scores(nothing).empty
+    with pytest.raises(ValueError, match="half_life_days must be positive, got 0"):
+        interest_scores(interest, NOW, half_life_days=0)
+    with pytest.raises(ValueError, match="interest weights must not be negative"):
+        interest_scores(interest, NOW, weights={"view": -1.0})
