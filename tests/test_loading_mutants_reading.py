@@ -64,3 +64,55 @@ def test_rows_of_a_file_without_unparsable_rows_are_numbered_from_one():
     con.execute(f"create temp table {STAGE} as select * from (values ('a'), ('b'), ('c')) t(v)")
     sql = row_number_sql(con, [])
     assert con.execute(f"select {sql} from {STAGE} order by rowid").fetchall() == [(1,), (2,), (3,)]
+
+
+def _header_of(tmp_path: Path, data: bytes, encoding: str = "utf-8"):
+    from orchestration.loading.reading import csv_header
+
+    path = tmp_path / "header.csv"
+    path.write_bytes(data)
+    return csv_header(path, encoding)
+
+
+def test_the_delimiter_is_the_one_the_header_holds_most_even_once(tmp_path):
+    """Two columns have one delimiter: a single ``;``, tab or pipe still decides; without any the file is
+    one column read with commas; names lose surrounding blanks but keep inner ones."""
+    assert _header_of(tmp_path, b"customer_id;email\n1;a@b.de\n") == (";", ["customer_id", "email"])
+    assert _header_of(tmp_path, b"customer_id\temail\n") == ("\t", ["customer_id", "email"])
+    assert _header_of(tmp_path, b"a|b|c\n") == ("|", ["a", "b", "c"])
+    assert _header_of(tmp_path, b"a,b;c,d\n") == (",", ["a", "b;c", "d"])
+    assert _header_of(tmp_path, b"customer_id\n1\n") == (",", ["customer_id"])
+    assert _header_of(tmp_path, b' first name ,"last, name"\r\n') == (",", ["first name", "last, name"])
+
+
+def test_a_utf8_byte_order_mark_is_not_part_of_the_first_column_name(tmp_path):
+    data = "customer_id,city\n1,Köln\n".encode("utf-8-sig")
+    assert _header_of(tmp_path, data, "utf-8") == (",", ["customer_id", "city"])
+    path = tmp_path / "bom.csv"
+    path.write_bytes(data)
+    con = duckdb.connect()
+    stage_csv_in_python(con, path, "utf-8", ",", ["customer_id", "city"])
+    assert con.execute(f"select * from {STAGE}").fetchall() == [("1", "Köln")]
+
+
+def test_closing_a_source_removes_its_utf8_copy_once(tmp_path):
+    from orchestration.loading.reading import file_source
+
+    legacy = tmp_path / "legacy.csv"
+    legacy.write_bytes("id,city\n1,Köln\n".encode("cp1252"))
+    source = file_source(duckdb.connect(), legacy)
+    copy = source.temporary
+    assert copy is not None
+    assert copy.exists()
+    assert copy != legacy
+    source.close()
+    assert not copy.exists()
+    assert source.temporary is None
+    source.close()  # a second close is harmless
+    assert legacy.exists()
+    native = tmp_path / "native.csv"
+    native.write_text("id,city\n1,Bonn\n", encoding="utf-8")
+    plain = file_source(duckdb.connect(), native)
+    assert plain.temporary is None
+    plain.close()
+    assert native.exists()
