@@ -257,3 +257,15 @@ def test_blocks_of_one_customer_each_skip_those_with_nothing_to_fire(rules, monk
     assert first.loc[2, ["product_id", "source"]].tolist() == ["b", "rule"]
     assert first.loc[3, ["product_id", "source"]].tolist() == ["d", "rule"]
     assert first.loc[1, "source"] == "best_seller"
+
+
+def test_nobody_to_recommend_to_gives_an_empty_frame_with_the_columns_and_types(rules):
+    """No customers at all, or customers who already own everything still sold: no rows, the same columns
+    and types as a full answer."""
+    nobody = pd.DataFrame({"customer_id": pd.Series(dtype=object), "product_id": pd.Series(dtype=object)})
+    owns_all = pd.DataFrame({"customer_id": [1, 1], "product_id": ["a", "b"]})
+    for recs in (recommend(nobody, rules), recommend(owns_all, rules, active_products=["a", "b"])):
+        assert recs.empty
+        assert list(recs.columns) == RECOMMENDATION_COLUMNS
+        assert recs["rank"].dtype == np.int64
+        assert recs["score"].dtype == np.float64
