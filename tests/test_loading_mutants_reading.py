@@ -116,3 +116,63 @@ def test_closing_a_source_removes_its_utf8_copy_once(tmp_path):
     assert plain.temporary is None
     plain.close()
     assert native.exists()
+
+
+def test_an_ordinary_file_is_read_by_duckdb_itself_as_text(tmp_path):
+    """The relation of a well-formed file is what DuckDB reads, without the fallback: every column as text
+    exactly as written (leading zeros, blanks), in file order; for a non-UTF-8 file, from its UTF-8 copy."""
+    from orchestration.loading.reading import file_source
+
+    con = duckdb.connect()
+    cases = {
+        "semicolons.csv": ("id;code;city\n1;007;Köln\n2; 08 ;Ulm\n".encode(), "utf-8"),
+        "legacy.csv": (
+            (
+                "id,code,city\n1,007,Köln\n2, 08 ,Ulm\n"
+                + "".join(f"{i},{i:03d},Düsseldorf – Straße für Größe {i} €\n" for i in range(3, 40))
+            ).encode("cp1252"),
+            "cp1252",
+        ),
+    }
+    for name, (data, encoding) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        source = file_source(con, path)
+        try:
+            assert (source.fmt, source.columns, source.encoding) == ("csv", ["id", "code", "city"], encoding)
+            rows = con.execute(f"select * from {source.relation}").fetchall()
+            assert rows[:2] == [("1", "007", "Köln"), ("2", " 08 ", "Ulm")], name
+            assert len(rows) == data.decode(encoding).count("\n") - 1
+            types = {r[1] for r in con.execute(f"describe select * from {source.relation}").fetchall()}
+            assert types == {"VARCHAR"}
+        finally:
+            source.close()
+    parquet = tmp_path / "rows.parquet"
+    con.execute(f"copy (select 1 as id, 'a' as code) to '{parquet}' (format parquet)")
+    source = file_source(con, parquet)
+    assert (source.fmt, source.columns) == ("parquet", ["id", "code"])
+    assert con.execute(f"select * from {source.relation}").fetchall() == [(1, "a")]
+    jsonl = tmp_path / "rows.jsonl"
+    jsonl.write_text('{"id": 1, "code": "a"}\n{"id": 2, "code": "b"}\n')
+    source = file_source(con, jsonl)
+    assert (source.fmt, source.columns) == ("json", ["id", "code"])
+    assert con.execute(f"select count(*) from {source.relation}").fetchone()[0] == 2
+
+
+def test_file_level_problems_are_named(tmp_path):
+    import pytest
+
+    from orchestration.loading.reading import FileRejected, file_source
+
+    con = duckdb.connect()
+    cases = {
+        "empty.csv": (b"", r"^the file is empty \(0 bytes\)$"),
+        "blank.csv": (b"\n1,2\n", r"^the file has no header row$"),
+        "twice.csv": (b"id,name,id\n1,a,2\n", r"^the header repeats a column name: \['id', 'name', 'id'\]$"),
+        "broken.parquet": (b"not parquet at all", r"^the file cannot be read as parquet: \S"),
+    }
+    for name, (data, message) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(FileRejected, match=message):
+            file_source(con, path)
