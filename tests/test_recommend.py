@@ -269,3 +269,36 @@ def test_nobody_to_recommend_to_gives_an_empty_frame_with_the_columns_and_types(
         assert list(recs.columns) == RECOMMENDATION_COLUMNS
         assert recs["rank"].dtype == np.int64
         assert recs["score"].dtype == np.float64
+
+
+def test_best_sellers_table_worked_out_by_hand():
+    """Sorted by segment (the overall ranking, segment missing, first), share of buyers descending, then
+    product id as text; a repeated purchase counts one buyer; the segment's denominator is its customers
+    with a purchase; customer 4 has no segment and counts only overall."""
+    purchases = pd.DataFrame(
+        {"customer_id": [1, 1, 1, 2, 3, 4], "product_id": ["b", "b", "a", "a", "c", "a"]}
+    )
+    segments = pd.DataFrame({"customer_id": [1, 2, 3, 9], "segment": ["t", "t", "s", "s"]})
+    table = best_sellers_by_segment(purchases, segments)
+    assert list(table.columns) == ["segment", "product_id", "buyers", "score"]
+    rows = [
+        (None if pd.isna(s) else s, p, int(n), float(v))
+        for s, p, n, v in table[["segment", "product_id", "buyers", "score"]].itertuples(index=False)
+    ]
+    assert rows == [
+        (None, "a", 3, 3 / 4),  # a: customers 1, 2 and 4 of the 4 who bought
+        (None, "b", 1, 1 / 4),
+        (None, "c", 1, 1 / 4),
+        ("s", "c", 1, 1.0),  # s: only customer 3 bought (9 never did)
+        ("t", "a", 2, 1.0),
+        ("t", "b", 1, 0.5),
+    ]
+    lone = best_sellers_by_segment(pd.DataFrame({"customer_id": [1], "product_id": ["a"]}))
+    assert lone["score"].tolist() == [1.0]
+
+
+def test_three_recommendations_unless_told(rules):
+    purchases = pd.DataFrame(
+        {"customer_id": [1, 1, 2, 3, 3, 4], "product_id": ["a", "c", "c", "a", "b", "g"]}
+    )
+    assert recommend(purchases, rules).groupby("customer_id").size().tolist() == [3, 3, 3, 3]
