@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from support.recommendations import metric_value
+from support.recommendations import NO_RULES, metric_value, order_lines
 
 from orchestration.analytics.recommend_evaluation import evaluate_recommendations
 
 CUTOFF = pd.Timestamp("2024-01-10")
-# No itemset is in 90 % of the baskets: the lists are the browsing signals, then the fill-up.
-NO_RULES = {"min_support": 0.9, "min_confidence": 0.5, "max_len": 2}
+# NO_RULES: no rule fires, so the lists are the browsing signals, then the fill-up.
 KS = (1, 2)
 
 # Training: c1 bought a; c2 and c3 bought b (all category A); c4, c5 and c6 bought c (B).
@@ -42,10 +41,7 @@ INTEREST = [("c1", "x", "2024-01-05"), ("c2", "z", "2024-01-06")]
 
 
 def _lines() -> pd.DataFrame:
-    return pd.DataFrame(
-        [(o, c, pd.Timestamp(t), p, cat, rev) for o, c, t, p, cat, rev in LINES],
-        columns=["order_id", "customer_id", "ordered_at", "product_id", "category", "revenue"],
-    )
+    return order_lines(LINES)
 
 
 def _interest(rows=INTEREST) -> pd.DataFrame:

@@ -6,26 +6,17 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from support.recommendations import metric_value
+from support.recommendations import NO_RULES, metric_value, order_lines
 
 from orchestration.analytics import recommend_evaluation
 from orchestration.analytics.recommend_evaluation import evaluate_recommendations, split_order_lines
 
 CUTOFF = pd.Timestamp("2024-01-10")
-# No itemset is in 90 % of the baskets: the rule recommender gives only its best-seller fill-up.
-NO_RULES = {"min_support": 0.9, "min_confidence": 0.5, "max_len": 2}
-
-
-def _lines(rows: list[tuple[str, str, str, str, str, float]]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [(o, c, pd.Timestamp(t), p, cat, rev) for o, c, t, p, cat, rev in rows],
-        columns=["order_id", "customer_id", "ordered_at", "product_id", "category", "revenue"],
-    )
 
 
 def _categories_example() -> pd.DataFrame:
     """Six customers whose favourite category (most training revenue) decides their fill-up."""
-    return _lines(
+    return order_lines(
         [
             ("o1", "c1", "2024-01-01", "a", "A", 10.0),
             ("o1", "c1", "2024-01-01", "b", "B", 5.0),  # c1: A 10 > B 5
@@ -91,7 +82,7 @@ def test_without_categories_the_fill_up_is_the_overall_best_sellers():
 def test_lines_without_a_category_do_not_decide_the_favourite():
     lines = _categories_example()
     # A large line of c6's without a category counts towards no category: c6 stays in A (see the first test).
-    extra = _lines([("o6", "c6", "2024-01-06", "d", "B", 50.0)]).assign(category=None)
+    extra = order_lines([("o6", "c6", "2024-01-06", "d", "B", 50.0)]).assign(category=None)
     ev = evaluate_recommendations(pd.concat([lines, extra]), CUTOFF, ks=(1,), rule_params=NO_RULES)
     assert metric_value(ev, "rules", "hit_rate", 1) == pytest.approx(1 / 3)
 
@@ -128,7 +119,7 @@ def test_without_order_ids_a_basket_is_one_customers_purchases_at_one_moment():
     for c in ("c4", "c5"):
         rows += [(f"{c}a", c, "2024-01-06", "x", "X", 1.0), (f"{c}b", c, "2024-01-07", "z", "Z", 1.0)]
     rows += [("o9", "c9", "2024-01-05", "x", "X", 1.0), ("o10", "c9", "2024-01-15", "y", "Y", 1.0)]
-    lines = _lines(rows)
+    lines = order_lines(rows)
     params = {"min_support": 0.25, "min_confidence": 0.5, "max_len": 2}
     by_order = evaluate_recommendations(lines, CUTOFF, ks=(1,), rule_params=params)
     by_moment = evaluate_recommendations(lines.drop(columns="order_id"), CUTOFF, ks=(1,), rule_params=params)
@@ -141,7 +132,7 @@ def test_without_order_ids_a_basket_is_one_customers_purchases_at_one_moment():
 
 
 def test_recommendations_stay_within_the_active_catalogue():
-    lines = _lines(
+    lines = order_lines(
         [
             ("o1", "c1", "2024-01-01", "x", "X", 1.0),
             ("o1", "c1", "2024-01-01", "y", "Y", 1.0),
@@ -201,7 +192,9 @@ def test_the_result_names_its_split_and_training_population():
 
 def test_rows_without_a_customer_or_product_are_left_out():
     lines = _categories_example()
-    unknown = _lines([("o0", "c4", "2024-01-03", "d", "B", 1.0), ("o0b", "c9", "2024-01-03", "b", "B", 1.0)])
+    unknown = order_lines(
+        [("o0", "c4", "2024-01-03", "d", "B", 1.0), ("o0b", "c9", "2024-01-03", "b", "B", 1.0)]
+    )
     unknown.loc[0, "product_id"] = None  # would make c4 an owner of a missing product
     unknown.loc[1, "customer_id"] = None  # would count one more buyer of b
     ev = evaluate_recommendations(pd.concat([lines, unknown]), CUTOFF, ks=(1, 3), rule_params=NO_RULES)
@@ -232,7 +225,7 @@ def test_a_product_bought_together_outranks_the_best_seller_even_as_the_least_po
     """Co-occurrence first, popularity only among equal scores, at the extremes: the candidate that shares a
     basket with the customer's product is the least popular product, the other the best seller and the
     first product seen."""
-    lines = _lines(
+    lines = order_lines(
         [
             ("o1", "c2", "2024-01-01", "m", "A", 1.0),  # m: three buyers, seen first
             ("o2", "c3", "2024-01-02", "m", "A", 1.0),

@@ -1,4 +1,4 @@
-"""Support for the recommendation tests: one figure of an evaluation, and a warehouse holding only the marts
+"""Support for the recommendation tests: order lines written out by hand, one figure of an evaluation, and a warehouse holding only the marts
 the ``recommendations`` asset reads, from frames a test builds.
 
 The asset reads order lines, orders, the catalogue, each customer's categories and, when the mart exists,
@@ -13,6 +13,19 @@ import duckdb
 import pandas as pd
 
 from orchestration.warehouse import ensure_ml_tables
+
+# Thresholds no itemset of a small hand-made example reaches (no itemset is in 90 % of the baskets): the rule
+# recommender gives only its best-seller fill-up.
+NO_RULES = {"min_support": 0.9, "min_confidence": 0.5, "max_len": 2}
+
+
+def order_lines(rows: list[tuple[str, str, str, str, str, float]]) -> pd.DataFrame:
+    """Order lines ``order_id, customer_id, ordered_at, product_id, category, revenue`` from tuples written
+    out by hand (times as text)."""
+    return pd.DataFrame(
+        [(o, c, pd.Timestamp(t), p, cat, rev) for o, c, t, p, cat, rev in rows],
+        columns=["order_id", "customer_id", "ordered_at", "product_id", "category", "revenue"],
+    )
 
 
 def metric_value(evaluation: pd.DataFrame, model: str, metric: str, k: int) -> float:

@@ -97,16 +97,7 @@ def customer_summary(
     of :func:`purchase_rows`, the same :func:`predict_customers` summarises.
     """
     end = observation_end_of(orders, observation_end, settings)
-    return rfm_summary(
-        purchase_rows(orders, end, settings),
-        settings.customer_col,
-        settings.datetime_col,
-        settings.monetary_col,
-        observation_end=end,
-        freq=settings.freq,
-        freq_multiplier=settings.freq_multiplier,
-        margin_col=settings.margin_col,
-    )
+    return summary_of(purchase_rows(orders, end, settings), end, settings, margin=True)
 
 
 def fit_customer_model(summary: pd.DataFrame, settings: PipelineSettings = PIPELINE_SETTINGS) -> ClvModel:
