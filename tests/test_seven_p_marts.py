@@ -19,19 +19,16 @@ def marts(pipeline_run):
         def read(sql: str) -> pd.DataFrame:
             return con.execute(sql).fetch_df()
 
+        profitability = read("select * from marts.profitability__customers")
         yield {
             "orders": read(
-                "select order_id, customer_id, ordered_at, revenue, gross_margin, discount_amount, promotion_code "
-                "from marts.fct_orders"
+                "select order_id, customer_id, ordered_at, revenue, gross_margin, discount_amount, promotion_code, "
+                "refund_amount, returned_cost, net_margin from marts.fct_orders"
             ),
             "cohorts": read("select * from marts.persistency__cohort_retention"),
             "repeat": read("select * from marts.persistency__repeat_purchase order by order_number"),
-            "profit": read("select customer_id, net_profit from marts.profitability__customers"),
-            "profitability": read("select * from marts.profitability__customers"),
-            "order_margins": read(
-                "select order_id, customer_id, gross_margin, refund_amount, returned_cost, net_margin "
-                "from marts.fct_orders"
-            ),
+            "profit": profitability[["customer_id", "net_profit"]],
+            "profitability": profitability,
             "returns": read("select order_id, product_id, quantity from marts.fct_returns"),
             "unit_costs": read("select product_id, unit_cost from marts.dim_products"),
             "pareto": read("select * from marts.profitability__pareto order by percentile"),
@@ -129,7 +126,7 @@ def test_net_margin_recovers_the_cost_of_returned_units_and_is_what_profit_sums(
     """An order's returned cost is its returned units at the product's unit cost (fct_returns x dim_products,
     in pandas); net margin = gross margin - refunds + returned cost; a customer's net profit is the sum of
     her orders' net margins less service and marketing cost."""
-    orders, returns = marts["order_margins"].set_index("order_id"), marts["returns"]
+    orders, returns = marts["orders"].set_index("order_id"), marts["returns"]
     costed = returns.merge(marts["unit_costs"], on="product_id", how="left")
     returned_cost = (costed["quantity"] * costed["unit_cost"].fillna(0)).groupby(costed["order_id"]).sum()
     assert (returned_cost > 0).sum() > 10, "the demo has returns of costed products"
