@@ -146,3 +146,86 @@ def test_rfm_features_without_values_count_purchases_only():
     assert counted[values].isna().all().all()
     others = [c for c in counted.columns if c not in values]
     pd.testing.assert_frame_equal(counted[others], with_gap[others])
+
+
+def _logistic_example() -> pd.DataFrame:
+    """Two cutoffs of 40 customers: ``gap`` is missing for a quarter of them and skewed (its median is not
+    its mean), ``orders`` a count; churn is likelier with a long gap and few orders."""
+    rng = np.random.default_rng(7)
+    n = 40
+    frames = []
+    for cutoff in ("2024-06-30", "2024-12-31"):
+        gap = rng.exponential(30.0, n) ** 1.5
+        orders = rng.integers(1, 9, n).astype(float)
+        churned = (rng.random(n) < 1 / (1 + np.exp(-(gap / 150 - orders / 3)))).astype(int)
+        gap[rng.random(n) < 0.25] = np.nan
+        frames.append(pd.DataFrame({"cutoff": cutoff, "gap": gap, "orders": orders, "churned": churned}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _logistic_by_hand(train: pd.DataFrame, evaluate: pd.DataFrame) -> np.ndarray:
+    """The documented recipe written out: the training rows' medians fill the gaps, each feature is scaled
+    by the training rows' mean and (population) standard deviation, then scikit-learn's logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+
+    columns = ["gap", "orders"]
+    medians = train[columns].median()
+    fit = train[columns].fillna(medians)
+    mean, std = fit.mean(), fit.std(ddof=0)
+    model = LogisticRegression(max_iter=2000).fit(((fit - mean) / std).to_numpy(), train["churned"])
+    scaled = (evaluate[columns].fillna(medians) - mean) / std
+    return model.predict_proba(scaled.to_numpy())[:, 1]
+
+
+def test_the_logistic_model_imputes_medians_and_scales_before_the_regression():
+    from orchestration.analytics.churn import train_churn_classifier
+
+    features = _logistic_example()
+    result = train_churn_classifier(features, model="logistic", refit=False, importance_repeats=1)
+    train, evaluate = (
+        features[features["cutoff"] == "2024-06-30"],
+        features[features["cutoff"] == "2024-12-31"],
+    )
+    assert result.feature_cols == ["gap", "orders"]
+    assert result.eval_predictions.to_numpy() == pytest.approx(_logistic_by_hand(train, evaluate), abs=1e-9)
+
+
+def test_training_on_a_sample_uses_distinct_rows():
+    """With room for all training rows but one, the model is the hand-made one fitted without exactly one of
+    them (a sample drawn with replacement would repeat rows and match none)."""
+    from orchestration.analytics.churn import train_churn_classifier
+
+    features = _logistic_example()
+    train, evaluate = (
+        features[features["cutoff"] == "2024-06-30"],
+        features[features["cutoff"] == "2024-12-31"],
+    )
+    result = train_churn_classifier(
+        features, model="logistic", refit=False, importance_repeats=1, max_train_rows=len(train) - 1
+    )
+    got = result.eval_predictions.to_numpy()
+    matches = [
+        j
+        for j in range(len(train))
+        if np.allclose(_logistic_by_hand(train.drop(index=train.index[j]), evaluate), got, rtol=0, atol=1e-9)
+    ]
+    assert len(matches) == 1
+
+
+def test_an_unknown_model_and_no_candidates_are_refused_with_their_message():
+    from orchestration.analytics.churn import train_churn_classifier
+
+    with pytest.raises(ValueError, match=r"^model must be 'hgb' or 'logistic'$"):
+        train_churn_classifier(_logistic_example(), model="forest")
+    with pytest.raises(ValueError, match=r"^compare_churn_models needs at least one candidate$"):
+        compare_churn_models([0, 1], {})
+
+
+def test_model_comparison_scores_calibration_over_deciles_by_default():
+    """20 predictions (2i - 1) / 40 with labels 0, 1 alternating: each decile holds two of them, observed
+    rate 1/2 and mean prediction (2k - 1) / 20, so ECE = sum_k 2 |(2k - 1) / 20 - 1/2| / 20 = 0.25
+    (eleven bins would group them differently)."""
+    prob = [(2 * i - 1) / 40 for i in range(1, 21)]
+    labels = [i % 2 for i in range(20)]
+    _, table = compare_churn_models(labels, {"only": prob})
+    assert table["ece"].iloc[0] == pytest.approx(0.25)
