@@ -436,3 +436,34 @@ def test_value_range_coverage_and_width_on_a_hand_worked_holdout():
     assert metrics["value_interval_coverage_80"] == pytest.approx(3 / 4)
     assert metrics["value_interval_mean_width_80"] == pytest.approx((0 + 40 + 80 + 30) / 4)
     assert metrics["interval_coverage_80"] == pytest.approx(3 / 4)
+
+
+def test_a_saved_model_keeps_its_time_unit_missing_parameters_and_diagnostics():
+    """The JSON of a day-unit model written out by hand: NumPy scalars become plain numbers (also inside
+    lists), a NaN parameter becomes null and comes back as NaN; a file written before the time unit, the
+    model name and the diagnostics were stored reads as a weekly BG/NBD model without diagnostics."""
+    import math
+
+    from orchestration.analytics.clv import ClvModel
+
+    params = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5, "p": 6.0, "q": 4.0, "v": 15.0}
+    diagnostics = {
+        "bgnbd": {"converged": np.bool_(True), "ll": np.float64(-1.5), "path": [np.float64(1.0), np.int64(2)]}
+    }
+    model = ClvModel(params={**params, "p_margin": math.nan}, diagnostics=diagnostics, time_unit_days=1.0)
+    stored = json.loads(json.dumps(model.to_dict()))
+    assert stored == {
+        "model": "bgnbd+gamma_gamma",
+        "params": {**params, "p_margin": None},
+        "diagnostics": {"bgnbd": {"converged": True, "ll": -1.5, "path": [1.0, 2]}},
+        "time_unit_days": 1.0,
+    }
+    restored = ClvModel.from_dict(stored)
+    assert (restored.time_unit_days, restored.purchase_model) == (1.0, "bgnbd")
+    assert {k: v for k, v in restored.params.items() if k != "p_margin"} == params
+    assert math.isnan(restored.params["p_margin"])
+    assert restored.diagnostics == stored["diagnostics"]
+    pareto = ClvModel.from_dict({**stored, "model": "pareto_nbd+gamma_gamma"})
+    assert pareto.purchase_model == "pareto_nbd"
+    old = ClvModel.from_dict({"params": params})
+    assert (old.time_unit_days, old.purchase_model, old.diagnostics) == (7.0, "bgnbd", {})
