@@ -295,6 +295,9 @@ def test_best_sellers_table_worked_out_by_hand():
     ]
     lone = best_sellers_by_segment(pd.DataFrame({"customer_id": [1], "product_id": ["a"]}))
     assert lone["score"].tolist() == [1.0]
+    # A customer listed again under another segment counts in the first one only.
+    twice = pd.concat([segments, pd.DataFrame({"customer_id": [2], "segment": ["s"]})], ignore_index=True)
+    pd.testing.assert_frame_equal(best_sellers_by_segment(purchases, twice), table)
 
 
 def test_three_recommendations_unless_told(rules):

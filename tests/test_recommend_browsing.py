@@ -357,3 +357,17 @@ def test_interest_scores_default_moment_missing_columns_and_refused_settings():
         interest_scores(interest, NOW, half_life_days=0)
     with pytest.raises(ValueError, match="interest weights must not be negative"):
         interest_scores(interest, NOW, weights={"view": -1.0})
+
+
+def test_the_half_life_given_to_recommend_orders_the_browsing_products(rules):
+    """x carted 30 days ago, y viewed now. With the default half-life of 30 days x scores 3 · 0.5 = 1.5 and
+    y 1 · 1 = 1; with a half-life of 10 days x scores 3 · 0.5³ = 0.375 and y comes first."""
+    purchases = pd.DataFrame({"customer_id": ["c1"], "product_id": ["c"]})
+    interest = _interest([("c1", "x", NOW - 30 * DAY, None, None), ("c1", "y", None, None, NOW)])
+    default = recommend(purchases, rules, top_n=2, interest=interest, as_of=NOW)
+    assert default[["product_id", "score"]].values.tolist() == [["x", 1.5], ["y", 1.0]]
+    short = recommend(purchases, rules, top_n=2, interest=interest, as_of=NOW, interest_half_life_days=10)
+    assert short[["product_id", "score", "reason"]].values.tolist() == [
+        ["y", 1.0, "you looked at this"],
+        ["x", 0.375, "in your cart"],
+    ]

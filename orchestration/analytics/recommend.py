@@ -63,7 +63,8 @@ def best_sellers_by_segment(
     Returns ``segment, product_id, buyers, score`` where ``score = buyers / customers in the segment``
     (the share of the segment that bought the product), sorted by segment, score descending and product.
     The overall ranking has a missing ``segment``. Only active products are listed when
-    ``active_products`` is given. Customers without a segment count only towards the overall ranking.
+    ``active_products`` is given. Customers without a segment count only towards the overall ranking;
+    a customer listed under several segments counts in the first.
     """
     bought = purchases[[customer_col, product_col]].dropna().drop_duplicates()
     if active_products is not None:
