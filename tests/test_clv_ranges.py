@@ -467,3 +467,69 @@ def test_a_saved_model_keeps_its_time_unit_missing_parameters_and_diagnostics():
     assert pareto.purchase_model == "pareto_nbd"
     old = ClvModel.from_dict({"params": params})
     assert (old.time_unit_days, old.purchase_model, old.diagnostics) == (7.0, "bgnbd", {})
+
+
+def _weekly_and_daily_models() -> tuple[ClvModel, ClvModel, pd.DataFrame, pd.DataFrame]:
+    """One BG/NBD + Gamma-Gamma model (parameters chosen by hand) in weeks and the same model in days (α,
+    a rate's scale, times 7), with four customers' summaries in each unit (T in whole weeks)."""
+    params = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5, "p": 6.0, "q": 4.0, "v": 15.0}
+    margin = {"p_margin": 6.0, "q_margin": 4.0, "v_margin": 15.0}
+    weekly = ClvModel(params={**params, **margin}, time_unit_days=7.0)
+    daily = ClvModel(params={**params, **margin, "alpha": 28.0}, time_unit_days=1.0)
+    weeks = pd.DataFrame(
+        {
+            "frequency": [0.0, 1.0, 3.0, 8.0],
+            "recency": [0.0, 10.0, 20.5, 30.0],
+            "T": [35.0, 36.0, 38.0, 40.0],
+            "monetary_value": [0.0, 20.0, 35.0, 50.0],
+        }
+    )
+    weeks["margin_value"] = weeks["monetary_value"]
+    days = weeks.assign(recency=weeks["recency"] * 7, T=weeks["T"] * 7)
+    return weekly, daily, weeks, days
+
+
+def test_value_interval_is_the_same_in_days_and_in_weeks():
+    """The model is the same in either unit: a day-unit model reads a month as 30.4375 days and must give
+    the weekly model's ranges at 30.4375 / 7 weeks a month (same seed, same draws)."""
+    weekly, daily, weeks, days = _weekly_and_daily_models()
+    expected = weekly.value_interval(weeks, periods_per_month=30.4375 / 7)
+    got = daily.value_interval(days)
+    assert (expected["high"] > expected["low"]).any()
+    np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-9)
+
+
+def test_margin_ranges_use_the_margin_fit_and_count_a_loss_as_nothing():
+    """With margin parameters equal to the revenue ones and margins equal to revenue, the margin ranges are
+    the revenue ranges; a negative mean margin (a customer who costs money) gives the range of a zero
+    one. Twelve months is the default horizon."""
+    weekly, _, weeks, _ = _weekly_and_daily_models()
+    revenue = weekly.value_interval(weeks)
+    pd.testing.assert_frame_equal(revenue, weekly.value_interval(weeks, months=12))
+    pd.testing.assert_frame_equal(weekly.value_interval(weeks, value="margin"), revenue)
+    loss = weeks.assign(margin_value=[0.0, -20.0, 35.0, 50.0])
+    zero = weeks.assign(margin_value=[0.0, 0.0, 35.0, 50.0])
+    pd.testing.assert_frame_equal(
+        weekly.value_interval(loss, value="margin"), weekly.value_interval(zero, value="margin")
+    )
+    with pytest.raises(KeyError, match="value_interval\\('margin'\\) needs a 'margin_value' column"):
+        weekly.value_interval(weeks.drop(columns="margin_value"), value="margin")
+
+
+def test_a_customer_most_likely_gone_has_a_range_of_nothing():
+    """Eight purchases in the first two weeks, then 38 silent weeks: lifetimes' own BG/NBD gives P(alive)
+    below 0.1 at these parameters, so more than 90% of her value distribution is the point mass at 0 and
+    the central 80% range is [0, 0]; her neighbour, as frequent but recent, has a range above 0."""
+    from lifetimes import BetaGeoFitter
+
+    weekly, _, _, _ = _weekly_and_daily_models()
+    summary = pd.DataFrame(
+        {"frequency": [8.0, 8.0], "recency": [2.0, 39.0], "T": [40.0, 40.0], "monetary_value": [50.0, 50.0]}
+    )
+    fitter = BetaGeoFitter()
+    fitter.params_ = pd.Series({k: weekly.params[k] for k in ("r", "alpha", "a", "b")})
+    alive = fitter.conditional_probability_alive(summary["frequency"], summary["recency"], summary["T"])
+    assert alive[0] < 0.1 < 0.5 < alive[1]
+    ranges = weekly.value_interval(summary)
+    assert ranges.iloc[0].tolist() == [0.0, 0.0]
+    assert ranges["high"].iloc[1] > 0
