@@ -237,14 +237,19 @@ def test_margin_summary_uses_the_same_repeat_periods():
     assert out.loc["b", "margin_value"] == 0.0
 
 
-@pytest.mark.parametrize(("freq", "multiplier"), [("D", 1), ("W", 1)])
-def test_calibration_and_holdout_summary_equals_lifetimes(cdnow_master, freq, multiplier):
+# CDNOW's last purchase is on 30 June 1998; an observation end three months before it leaves the later
+# purchases out of the holdout.
+@pytest.mark.parametrize(
+    ("freq", "multiplier", "observation_end"),
+    [("D", 1, "1998-06-30"), ("W", 1, "1998-06-30"), ("W", 1, "1998-03-31")],
+)
+def test_calibration_and_holdout_summary_equals_lifetimes(cdnow_master, freq, multiplier, observation_end):
     expected = calibration_and_holdout_data(
         cdnow_master,
         "customer_id",
         "date",
         "1997-09-30",
-        "1998-06-30",
+        observation_end,
         freq=freq,
         freq_multiplier=multiplier,
         monetary_value_col="dollar_value",
@@ -254,11 +259,43 @@ def test_calibration_and_holdout_summary_equals_lifetimes(cdnow_master, freq, mu
         "customer_id",
         "date",
         "1997-09-30",
-        "1998-06-30",
+        observation_end,
         freq=freq,
         freq_multiplier=multiplier,
         monetary_col="dollar_value",
     )
+    pd.testing.assert_frame_equal(
+        ours, expected, check_index_type=False, check_names=False, check_dtype=False
+    )
+
+
+def test_a_calibration_end_without_purchases_is_the_end_of_the_calibration_period():
+    """No purchase falls on the calibration end (1 February) nor on the observation end (31 March): the
+    calibration ages T run to 1 February and the holdout to 31 March, as lifetimes computes them; the
+    purchase of 2 April is after both."""
+    transactions = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "a", "b", "b", "c"],
+            "date": pd.to_datetime(
+                ["2024-01-01", "2024-01-10", "2024-03-05", "2024-01-20", "2024-04-02", "2024-01-25"]
+            ),
+            "value": [10.0, 20.0, 30.0, 40.0, 50.0, 60.0],
+        }
+    )
+    expected = calibration_and_holdout_data(
+        transactions, "customer_id", "date", "2024-02-01", "2024-03-31", freq="D", monetary_value_col="value"
+    ).sort_index()
+    ours = calibration_and_holdout_summary(
+        transactions,
+        "customer_id",
+        "date",
+        "2024-02-01",
+        "2024-03-31",
+        freq="D",
+        freq_multiplier=1,
+        monetary_col="value",
+    )
+    assert ours["T_cal"].tolist() == [31.0, 12.0, 7.0]  # 1 Feb minus 1, 20 and 25 January
     pd.testing.assert_frame_equal(
         ours, expected, check_index_type=False, check_names=False, check_dtype=False
     )
