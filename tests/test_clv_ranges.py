@@ -8,6 +8,8 @@ from importlib.resources import files
 import numpy as np
 import pandas as pd
 import pytest
+from lifetimes import ParetoNBDFitter
+from lifetimes.datasets import load_cdnow_summary, load_cdnow_summary_data_with_monetary_value
 from scipy import stats
 
 from orchestration.analytics import clv as clv_module
@@ -24,13 +26,6 @@ from orchestration.analytics.validation import (
     interval_metrics,
     model_choice_quality,
     quality_ok,
-)
-
-lifetimes = pytest.importorskip("lifetimes")
-from lifetimes import ParetoNBDFitter  # noqa: E402
-from lifetimes.datasets import (  # noqa: E402
-    load_cdnow_summary,
-    load_cdnow_summary_data_with_monetary_value,
 )
 
 # Fader, Hardie & Lee (2005) "A note on implementing the Pareto/NBD model in MATLAB" (note 008), CDNOW
@@ -533,3 +528,65 @@ def test_a_customer_most_likely_gone_has_a_range_of_nothing():
     ranges = weekly.value_interval(summary)
     assert ranges.iloc[0].tolist() == [0.0, 0.0]
     assert ranges["high"].iloc[1] > 0
+
+
+def test_auto_choice_takes_the_model_with_the_smaller_holdout_error():
+    """CDNOW's first 39 weeks as calibration, with holdout purchases replaced by what lifetimes' own
+    Pareto/NBD predicts from the calibration fit of the first choice: Pareto/NBD then predicts the holdout
+    exactly (error 0) and must be chosen although BG/NBD comes first; the recorded errors are those of
+    each model's predictions."""
+    from orchestration.analytics.clv import choose_purchase_model
+
+    summary = load_cdnow_summary()
+    holdout = pd.DataFrame(
+        {
+            "frequency_cal": summary["frequency"],
+            "recency_cal": summary["recency"],
+            "T_cal": summary["T"],
+            "frequency_holdout": 0.0,
+            "duration_holdout": 39.0,
+        }
+    )
+    first = choose_purchase_model(holdout)
+    pareto = ParetoNBDFitter()
+    pareto.params_ = pd.Series(first["candidates"]["pareto_nbd"]["params_cal"])[["r", "alpha", "s", "beta"]]
+    predicted = pareto.conditional_expected_number_of_purchases_up_to_time(
+        39.0, summary["frequency"], summary["recency"], summary["T"]
+    )
+    choice = choose_purchase_model(holdout.assign(frequency_holdout=np.asarray(predicted, dtype=float)))
+    assert choice["chosen"] == "pareto_nbd"
+    exact, other = choice["candidates"]["pareto_nbd"], choice["candidates"]["bgnbd"]
+    assert exact["holdout_mae"] == pytest.approx(0.0, abs=1e-6)
+    assert exact["holdout_relative_aggregate_error"] == pytest.approx(0.0, abs=1e-6)
+    assert exact["holdout_predicted_mean"] == pytest.approx(exact["holdout_actual_mean"], rel=1e-6)
+    bg = ClvModel(params=other["params_cal"]).expected_purchases(summary, 39.0).to_numpy()
+    error = bg - np.asarray(predicted, dtype=float)
+    assert other["holdout_mae"] == pytest.approx(np.mean(np.abs(error)), rel=1e-9)
+    assert other["holdout_mae"] > 0.01
+    assert other["holdout_rmse"] == pytest.approx(np.sqrt(np.mean(error**2)), rel=1e-9)
+    assert other["holdout_relative_aggregate_error"] == pytest.approx(
+        error.sum() / np.sum(predicted), rel=1e-9
+    )
+    assert set(other) >= {"log_likelihood_cal", "params_cal"}
+
+
+def test_a_fit_with_a_parameter_that_is_not_positive_and_finite_is_refused():
+    """What a fit must satisfy before its parameters are used, on fitted-looking objects made by hand:
+    every parameter finite and above 0, a finite log-likelihood, and for Gamma-Gamma q above 1 (the mean
+    order value v·p/(q − 1) exists only then)."""
+    from types import SimpleNamespace
+
+    from orchestration.analytics.clv.fit import _finite_params, _gamma_gamma_check
+
+    def fitter(nll: float = 10.0, **params: float) -> SimpleNamespace:
+        return SimpleNamespace(params_=pd.Series(params, dtype=float), _negative_log_likelihood_=nll)
+
+    assert _finite_params(fitter(r=0.2, alpha=4.0)) is None
+    for bad in (fitter(r=0.0, alpha=4.0), fitter(r=-0.1, alpha=4.0), fitter(r=np.nan, alpha=4.0)):
+        assert _finite_params(bad).startswith("non-finite or non-positive parameters {'r': ")
+    assert _finite_params(fitter(np.inf, r=0.2, alpha=4.0)) == "non-finite log-likelihood"
+    assert _gamma_gamma_check(fitter(p=6.0, q=4.0, v=15.0)) is None
+    assert _gamma_gamma_check(fitter(p=6.0, q=1.0, v=15.0)) == (
+        "q = 1 <= 1, so the population mean order value is undefined"
+    )
+    assert _gamma_gamma_check(fitter(p=np.inf, q=4.0, v=15.0)).startswith("non-finite or non-positive")
