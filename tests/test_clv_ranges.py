@@ -334,10 +334,25 @@ def test_auto_choice_picks_bgnbd_on_bgnbd_data_and_records_the_comparison():
 
 
 def test_auto_needs_a_holdout_and_default_stays_bgnbd(cdnow):
-    with pytest.raises(ValueError, match="holdout"):
+    with pytest.raises(
+        ValueError, match=r'^fit_clv\(model="auto"\) needs a calibration/holdout frame in holdout=$'
+    ):
         fit_clv(cdnow, model="auto")
-    assert fit_clv(cdnow).purchase_model == "bgnbd"
-    assert model_choice_quality(fit_clv(cdnow)).empty
+    with pytest.raises(
+        ValueError, match=r"^model must be 'auto' or one of \['bgnbd', 'pareto_nbd'\], got 'weibull'$"
+    ):
+        fit_clv(cdnow, model="weibull")
+    import time
+
+    started = time.perf_counter()
+    model = fit_clv(cdnow)
+    elapsed = time.perf_counter() - started
+    assert model.purchase_model == "bgnbd"
+    assert model_choice_quality(model).empty
+    # Each fit records how long it took, measured around the call here.
+    for seconds in (model.diagnostics["seconds"], model.diagnostics["bgnbd"]["seconds"]):
+        assert 0 < seconds <= elapsed
+    assert model.diagnostics["gamma_gamma"]["seconds"] <= model.diagnostics["seconds"]
 
 
 # --- through the pipeline function -----------------------------------------------------------------------

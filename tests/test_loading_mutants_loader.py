@@ -148,3 +148,33 @@ def test_files_checked_in_several_batches_each_keep_their_result(tmp_path):
     ]
     assert all(before <= r.loaded_at <= datetime.now(UTC) for r in results)
     assert con.execute("select count(distinct order_id) from raw.shop__orders").fetchone()[0] == 15
+
+
+def test_a_json_lines_file_broken_midway_is_rejected_whole_with_the_readers_message(tmp_path):
+    """A JSON-lines file broken early is refused when its columns are read; one broken after 20,500 good
+    lines (beyond the lines DuckDB samples for the columns) is refused while its rows are inserted. Either
+    way none of its rows is loaded, the result and the manifest say rejected with 0 rows, and the message
+    names the file, its format and DuckDB's first error line."""
+    import json
+
+    from tests.test_rules import order
+
+    good, broken = json.dumps(order("J1")), '{"order_id": "J2", "email": '
+    for name, lines in (("early.jsonl", [good, broken, good]), ("late.jsonl", [good] * 20_500 + [broken])):
+        landing, con = tmp_path / name / "landing", duckdb.connect()
+        (landing / "shop/orders").mkdir(parents=True)
+        (landing / "shop/orders" / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        [result] = load_entity(con, landing, CONTRACTS["shop__orders"])
+        assert (result.status, result.rows_read, result.rows_loaded, result.rows_quarantined) == (
+            "rejected",
+            0,
+            0,
+            0,
+        )
+        prefix = f"shop/orders/{name}: the file cannot be read as json: Invalid Input Error: Malformed JSON"
+        assert result.error.startswith(prefix)
+        assert "\n" not in result.error
+        assert con.execute(
+            "select rows_read, rows_loaded, rows_quarantined, status from ops.load_manifest"
+        ).fetchall() == [(0, 0, 0, "rejected")]
+        assert con.execute("select count(*) from raw.shop__orders").fetchone()[0] == 0
