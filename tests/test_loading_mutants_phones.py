@@ -96,3 +96,30 @@ def test_a_contract_without_a_country_column_reads_every_number_with_the_default
         ("+49 151 2345678", None, "AT", "+491512345678"),
         ("0151 2345678", None, "AT", "+431512345678"),
     ]
+
+
+def test_forget_unused_phones_counts_the_pairs_it_removes_and_refresh_leaves_no_view_behind():
+    """Three pairs in the lookup, raw holding one of them (with its country): two go, and 2 is returned.
+    The arrow table refresh registers to insert its rows is unregistered afterwards."""
+    import duckdb
+
+    from orchestration.contracts import load_contracts
+    from orchestration.loading.phones import ensure_phone_lookup, forget_unused_phones, refresh_phone_lookup
+
+    con = duckdb.connect()
+    ensure_phone_lookup(con)
+    con.executemany(
+        "insert into ops.phone_numbers values (?, ?, ?, ?)",
+        [
+            ("0151 2345678", "DE", "DE", "+491512345678"),
+            ("0151 2345678", "AT", "AT", "+431512345678"),
+            ("020 7946 0018", "GB", "GB", "+442079460018"),
+        ],
+    )
+    _raw_customers(con, [("0151 2345678", "DE")])
+    assert forget_unused_phones(con) == 2
+    assert _lookup(con) == [("0151 2345678", "DE", "DE", "+491512345678")]
+    _raw_customers(con, [("0151 2345678", "DE"), ("0660 1234567", "AT")])
+    assert refresh_phone_lookup(con, load_contracts()["shop__customers"], default_country="DE") == 1
+    with pytest.raises(duckdb.CatalogException):
+        con.execute("select * from _ecrm_new_phones")
