@@ -156,3 +156,32 @@ def test_a_file_ending_inside_a_character_is_refused(tmp_path, data, encoding):
     with pytest.raises(UndecodableText) as caught:
         _checked(_file(tmp_path, data), encoding)
     assert str(caught.value) == f"the file ends inside a {encoding} character"
+
+
+def test_a_bad_byte_after_a_character_split_between_read_blocks_is_placed_exactly(tmp_path):
+    """The file is read in blocks of 1 MiB. Byte 1,048,575 is the first half of "é" (C3), 1,048,576 its second
+    half (A9), then a newline, "bad " and a Windows-1252 "é" (E9): the first byte that is not UTF-8 is at
+    1,048,576 + 1 + 1 + 4 = 1,048,582."""
+    head = "name\ncafé\n".encode()
+    filler = b"x" * ((1 << 20) - 1 - len(head) - 1) + b"\n"
+    data = head + filler + "é".encode() + b"\nbad \xe9 here\n"
+    assert data[(1 << 20) - 1 : (1 << 20) + 1] == b"\xc3\xa9"
+    with pytest.raises(UndecodableText, match=r"not UTF-8 at byte 1,048,582 \(line 5\)"):
+        detect_file_encoding(_file(tmp_path, data))
+
+
+def test_a_file_cut_in_the_middle_of_a_character_is_not_utf8(tmp_path):
+    """ "name", "café" and "end" followed by the first byte of a two-byte character (C3) and nothing after
+    it: byte 14 (5 + 6 + 3) on line 3 is not UTF-8, and the UTF-8 "é" of line 2 makes it a mixed file."""
+    data = "name\ncafé\nend".encode() + b"\xc3"
+    with pytest.raises(UndecodableText, match=r"UTF-8 at line 2, but not UTF-8 at byte 14 \(line 3\)"):
+        detect_file_encoding(_file(tmp_path, data))
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_is_recognised_by_either_byte_order_mark(tmp_path, codec):
+    """A UTF-16 export starts with FF FE (little-endian) or FE FF (big-endian); Python's utf-16 codec reads
+    both by their mark."""
+    data = "\ufeffname,city\nMüller,Köln\n".encode(codec)
+    assert data[:2] == (b"\xff\xfe" if codec.endswith("le") else b"\xfe\xff")
+    assert detect_file_encoding(_file(tmp_path, data)) == "utf-16"
