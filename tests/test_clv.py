@@ -170,9 +170,11 @@ def test_weighted_unique_rows_give_the_plain_fit(cdnow_model):
     assert plain.diagnostics["bgnbd"]["n_unique_rows"] == len(summary)
     for key, value in plain.params.items():
         assert cdnow_model.params[key] == pytest.approx(value, rel=1e-4), key
-    assert cdnow_model.diagnostics["bgnbd"]["log_likelihood"] == pytest.approx(
-        plain.diagnostics["bgnbd"]["log_likelihood"], rel=1e-9
-    )
+    for part in ("bgnbd", "gamma_gamma"):
+        assert cdnow_model.diagnostics[part]["log_likelihood"] == pytest.approx(
+            plain.diagnostics[part]["log_likelihood"], rel=1e-9
+        ), part
+    assert plain.diagnostics["gamma_gamma"]["n_unique_rows"] == int((summary["frequency"] > 0).sum())
 
 
 # --- equality with lifetimes ---------------------------------------------------------------------------
