@@ -605,3 +605,33 @@ def test_a_fit_with_a_parameter_that_is_not_positive_and_finite_is_refused():
         "q = 1 <= 1, so the population mean order value is undefined"
     )
     assert _gamma_gamma_check(fitter(p=np.inf, q=4.0, v=15.0)).startswith("non-finite or non-positive")
+
+
+def test_value_interval_is_the_central_range_of_an_independent_spend_simulation():
+    """The value range against a simulation written here: purchase counts from sample_purchases (checked
+    against the closed-form expectation above), then per draw the customer's Gamma-Gamma rate
+    ν ~ Gamma(p·x + q, rate v + x·m̄) and her spend over K orders ~ Gamma(p·K, rate ν), with numpy's
+    generator. Without discounting, value_interval's low and high are that spend's 10% and 90% quantiles.
+    The heavy buyer almost surely buys (her low is above 0); the others test the point mass at 0."""
+    weekly, _, _, _ = _weekly_and_daily_models()
+    summary = pd.DataFrame(
+        {
+            "frequency": [20.0, 3.0, 1.0],
+            "recency": [39.5, 30.0, 10.0],
+            "T": [40.0, 38.0, 36.0],
+            "monetary_value": [50.0, 35.0, 20.0],
+        }
+    )
+    ranges = weekly.value_interval(
+        summary, months=1, periods_per_month=39.0, discount_rate=0.0, n_samples=20_000, seed=11
+    )
+    counts = weekly.sample_purchases(summary, 39.0, n_samples=40_000, seed=12)
+    rng = np.random.default_rng(13)
+    p, q, v = (weekly.params[k] for k in ("p", "q", "v"))
+    x, m = summary["frequency"].to_numpy()[:, None], summary["monetary_value"].to_numpy()[:, None]
+    rate = rng.gamma(p * x + q, 1.0 / (v + x * m), size=counts.shape)
+    spend = np.where(counts > 0, rng.gamma(np.maximum(p * counts, 1e-12), 1.0) / rate, 0.0)
+    low, high = np.quantile(spend, 0.1, axis=1), np.quantile(spend, 0.9, axis=1)
+    assert low[0] > 0
+    np.testing.assert_allclose(ranges["low"].to_numpy(), low, rtol=0.04, atol=1e-9)
+    np.testing.assert_allclose(ranges["high"].to_numpy(), high, rtol=0.04)
