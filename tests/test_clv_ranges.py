@@ -635,3 +635,75 @@ def test_value_interval_is_the_central_range_of_an_independent_spend_simulation(
     assert low[0] > 0
     np.testing.assert_allclose(ranges["low"].to_numpy(), low, rtol=0.04, atol=1e-9)
     np.testing.assert_allclose(ranges["high"].to_numpy(), high, rtol=0.04)
+
+
+def _eight_customers() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "frequency": [0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 20.0, 4.0],
+            "recency": [0.0, 10.0, 30.0, 20.5, 35.0, 39.0, 39.5, 12.0],
+            "T": [35.0, 36.0, 38.0, 38.0, 40.0, 40.0, 40.0, 39.0],
+            "monetary_value": [0.0, 20.0, 30.0, 35.0, 40.0, 50.0, 60.0, 25.0],
+        }
+    )
+
+
+def test_results_do_not_depend_on_the_chunk_size(monkeypatch):
+    """Ranges and probabilities are computed per unique customer row in chunks of 50,000 rows; with chunks
+    of three rows (eight customers in chunks of 3, 3 and 2) every figure is the same."""
+    from orchestration.analytics.clv import distributions
+
+    gg = {"p": 6.0, "q": 4.0, "v": 15.0}
+    models = [
+        ClvModel(params={"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5, **gg}),
+        ClvModel(params={**PUBLISHED_PARETO_NBD, **gg}, purchase_model="pareto_nbd"),
+    ]
+    summary = _eight_customers()
+
+    def figures(model: ClvModel) -> list:
+        return [
+            model.purchase_interval(summary, 39, with_probability=True),
+            model.probability_no_purchase(summary, 13),
+            model.next_purchase_wait(summary),
+        ]
+
+    whole = [figures(model) for model in models]
+    monkeypatch.setattr(distributions, "_CHUNK_ROWS", 3)
+    for model, expected in zip(models, whole, strict=True):
+        for got, want in zip(figures(model), expected, strict=True):
+            if isinstance(want, pd.DataFrame):
+                pd.testing.assert_frame_equal(got, want)
+            else:
+                pd.testing.assert_series_equal(got, want)
+
+
+def test_discounted_purchases_by_hand_with_lifetimes_expectations():
+    """Σᵢ (E[X(i·4.345 weeks)] − E[X((i − 1)·4.345 weeks)]) / 1.01ⁱ with lifetimes' own BG/NBD expectation, for
+    horizons 3 and 1 (columns in the order asked); the default monthly discount is 1%. Horizons must be
+    whole months from 1."""
+    from lifetimes import BetaGeoFitter
+
+    model = ClvModel(params={"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5, "p": 6.0, "q": 4.0, "v": 15.0})
+    summary = _eight_customers()
+    fitter = BetaGeoFitter()
+    fitter.params_ = pd.Series({k: model.params[k] for k in ("r", "alpha", "a", "b")})
+
+    def expected(t: float) -> np.ndarray:
+        if t == 0:
+            return np.zeros(len(summary))
+        return np.asarray(
+            fitter.conditional_expected_number_of_purchases_up_to_time(
+                t, summary["frequency"], summary["recency"], summary["T"]
+            ),
+            dtype=float,
+        )
+
+    by_month = [expected(i * 4.345) for i in range(4)]
+    hand = {h: sum((by_month[i] - by_month[i - 1]) / 1.01**i for i in range(1, h + 1)) for h in (1, 3)}
+    got = model.discounted_purchases(summary, [3, 1])
+    assert list(got.columns) == [3, 1]
+    np.testing.assert_allclose(got[3], hand[3], rtol=1e-9)
+    np.testing.assert_allclose(got[1], hand[1], rtol=1e-9)
+    for bad in ([], [0, 3]):
+        with pytest.raises(ValueError, match=r"^horizons must be whole months >= 1, got "):
+            model.discounted_purchases(summary, bad)
