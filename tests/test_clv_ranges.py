@@ -707,3 +707,28 @@ def test_discounted_purchases_by_hand_with_lifetimes_expectations():
     for bad in ([], [0, 3]):
         with pytest.raises(ValueError, match=r"^horizons must be whole months >= 1, got "):
             model.discounted_purchases(summary, bad)
+
+
+def test_value_interval_defaults_and_its_scale_and_discount():
+    """value_interval's documented defaults (4.345 weeks a month, 500 draws, seed 0); ranges scale with
+    v + x·m̄ (a loss counts as a mean margin of 0, so her margin range is her revenue range times
+    15 / (15 + 20)); and a monthly discount scales each customer's range by her CLV with that discount over
+    her CLV without (the discount is applied at her expected timing of purchases)."""
+    weekly, _, weeks, _ = _weekly_and_daily_models()
+    ranges = weekly.value_interval(weeks)
+    pd.testing.assert_frame_equal(
+        ranges, weekly.value_interval(weeks, periods_per_month=4.345, n_samples=500, seed=0)
+    )
+    loss = weeks.assign(margin_value=[0.0, -20.0, 35.0, 50.0])
+    margin = weekly.value_interval(loss, value="margin")
+    np.testing.assert_allclose(
+        margin.iloc[1].to_numpy(), ranges.iloc[1].to_numpy() * 15 / (15 + 20), rtol=1e-12
+    )
+    plain = weekly.value_interval(weeks, discount_rate=0.0)
+    discounted = weekly.value_interval(weeks, discount_rate=0.05)
+    ratio = (weekly.clv(weeks, 12, 0.05) / weekly.clv(weeks, 12, 0.0)).to_numpy()
+    buyers = weeks["frequency"].to_numpy() > 0
+    assert (ratio[buyers] < 1).all()
+    np.testing.assert_allclose(
+        discounted.to_numpy()[buyers], plain.to_numpy()[buyers] * ratio[buyers, None], rtol=1e-9
+    )
