@@ -732,3 +732,37 @@ def test_value_interval_defaults_and_its_scale_and_discount():
     np.testing.assert_allclose(
         discounted.to_numpy()[buyers], plain.to_numpy()[buyers] * ratio[buyers, None], rtol=1e-9
     )
+
+
+def test_range_probabilities_levels_and_a_gamma_gamma_without_buyers(cdnow):
+    """A purchase range's probability is the share of the posterior inside it (20,000 draws of
+    sample_purchases, 4 standard errors); levels 0 and 1 (and beyond) name no central range; Gamma-Gamma
+    refuses to fit on two repeat buyers with a positive value."""
+    from orchestration.analytics.clv import ClvFitError
+
+    model = ClvModel(params={"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5, "p": 6.0, "q": 4.0, "v": 15.0})
+    summary = _eight_customers()
+    ranges = model.purchase_interval(summary, 39, with_probability=True)
+    draws = model.sample_purchases(summary, 39, n_samples=20_000, seed=4)
+    inside = ((draws >= ranges[["low"]].to_numpy()) & (draws <= ranges[["high"]].to_numpy())).mean(axis=1)
+    assert (ranges["low"] > 0).any()
+    np.testing.assert_allclose(ranges["probability"].to_numpy(), inside, atol=4 * np.sqrt(0.25 / 20_000))
+    for level in (0.0, 1.0, 1.5):
+        with pytest.raises(ValueError, match=f"^level must lie strictly between 0 and 1, got {level}$"):
+            model.purchase_interval(summary, 39, level=level)
+    few = cdnow.copy()
+    repeat = few.index[few["frequency"] > 0]
+    few.loc[repeat[2:], "monetary_value"] = 0.0
+    with pytest.raises(
+        ClvFitError, match=r"^Gamma-Gamma needs repeat buyers with a positive monetary_value; found 2\.$"
+    ):
+        fit_clv(few)
+
+
+def test_rfm_summary_counts_calendar_weeks_by_default(cdnow_master):
+    """Without ``freq`` the summary is in calendar weeks (lifetimes' own default is days)."""
+    weeks = clv_module.rfm_summary(cdnow_master, "customer_id", "date", "dollar_value", freq="W")
+    pd.testing.assert_frame_equal(
+        clv_module.rfm_summary(cdnow_master, "customer_id", "date", "dollar_value"), weeks
+    )
+    assert weeks["T"].max() < 80  # 18 months of purchases: at most 78 weeks
