@@ -1,6 +1,8 @@
 """The dashboard's one query layer: a read-only connection and one cached function per figure.
 
-Pages call these functions and only lay out what they return; aggregation happens here, in SQL.
+Pages call these functions and only lay out what they return. Every figure is defined in a dbt mart; these
+functions select it, turn filters into WHERE clauses and add up additive mart rows over the filtered cells,
+ratios from the summed parts (DECISIONLOG: "Filters become WHERE clauses and sums of additive mart rows").
 
 Every cached result is keyed by the version of the published copy (:func:`published_version`), and the
 connection is reopened when the copy is replaced, so a page never shows (and an audience download never
