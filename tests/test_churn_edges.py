@@ -16,6 +16,7 @@ from orchestration.analytics.churn import (
     churn_metrics,
     compare_churn_models,
     rfm_features,
+    train_churn_classifier,
 )
 
 
@@ -178,8 +179,6 @@ def _logistic_by_hand(train: pd.DataFrame, evaluate: pd.DataFrame) -> np.ndarray
 
 
 def test_the_logistic_model_imputes_medians_and_scales_before_the_regression():
-    from orchestration.analytics.churn import train_churn_classifier
-
     features = _logistic_example()
     result = train_churn_classifier(features, model="logistic", refit=False, importance_repeats=1)
     train, evaluate = (
@@ -193,8 +192,6 @@ def test_the_logistic_model_imputes_medians_and_scales_before_the_regression():
 def test_training_on_a_sample_uses_distinct_rows():
     """With room for all training rows but one, the model is the hand-made one fitted without exactly one of
     them (a sample drawn with replacement would repeat rows and match none)."""
-    from orchestration.analytics.churn import train_churn_classifier
-
     features = _logistic_example()
     train, evaluate = (
         features[features["cutoff"] == "2024-06-30"],
@@ -213,8 +210,6 @@ def test_training_on_a_sample_uses_distinct_rows():
 
 
 def test_an_unknown_model_and_no_candidates_are_refused_with_their_message():
-    from orchestration.analytics.churn import train_churn_classifier
-
     with pytest.raises(ValueError, match=r"^model must be 'hgb' or 'logistic'$"):
         train_churn_classifier(_logistic_example(), model="forest")
     with pytest.raises(ValueError, match=r"^compare_churn_models needs at least one candidate$"):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
+import time
 from importlib.resources import files
 
 import numpy as np
 import pandas as pd
 import pytest
-from lifetimes import ParetoNBDFitter
+from lifetimes import BetaGeoFitter, ParetoNBDFitter
 from lifetimes.datasets import load_cdnow_summary, load_cdnow_summary_data_with_monetary_value
 from scipy import stats
 
@@ -37,6 +39,16 @@ DATASETS = files("lifetimes") / "datasets"
 SIM_TRUTH = {"r": 0.8, "alpha": 8.0, "a": 1.0, "b": 3.0}
 SIM_VALUE = {"p": 4.0, "q": 5.0, "v": 100.0}
 SIM_END = pd.Timestamp("2024-12-31")
+# Parameters chosen by hand (weeks) for the tests that need a model without fitting one.
+HAND_BGNBD = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5}
+HAND_GG = {"p": 6.0, "q": 4.0, "v": 15.0}
+
+
+def _lifetimes_bgnbd(params: dict) -> BetaGeoFitter:
+    """lifetimes' own BG/NBD with ``params`` set (no fit)."""
+    fitter = BetaGeoFitter()
+    fitter.params_ = pd.Series({k: params[k] for k in ("r", "alpha", "a", "b")})
+    return fitter
 
 
 @pytest.fixture(scope="module")
@@ -342,8 +354,6 @@ def test_auto_needs_a_holdout_and_default_stays_bgnbd(cdnow):
         ValueError, match=r"^model must be 'auto' or one of \['bgnbd', 'pareto_nbd'\], got 'weibull'$"
     ):
         fit_clv(cdnow, model="weibull")
-    import time
-
     started = time.perf_counter()
     model = fit_clv(cdnow)
     elapsed = time.perf_counter() - started
@@ -452,11 +462,7 @@ def test_a_saved_model_keeps_its_time_unit_missing_parameters_and_diagnostics():
     """The JSON of a day-unit model written out by hand: NumPy scalars become plain numbers (also inside
     lists), a NaN parameter becomes null and comes back as NaN; a file written before the time unit, the
     model name and the diagnostics were stored reads as a weekly BG/NBD model without diagnostics."""
-    import math
-
-    from orchestration.analytics.clv import ClvModel
-
-    params = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5, "p": 6.0, "q": 4.0, "v": 15.0}
+    params = {**HAND_BGNBD, **HAND_GG}
     diagnostics = {
         "bgnbd": {"converged": np.bool_(True), "ll": np.float64(-1.5), "path": [np.float64(1.0), np.int64(2)]}
     }
@@ -482,8 +488,8 @@ def test_a_saved_model_keeps_its_time_unit_missing_parameters_and_diagnostics():
 def _weekly_and_daily_models() -> tuple[ClvModel, ClvModel, pd.DataFrame, pd.DataFrame]:
     """One BG/NBD + Gamma-Gamma model (parameters chosen by hand) in weeks and the same model in days (α,
     a rate's scale, times 7), with four customers' summaries in each unit (T in whole weeks)."""
-    params = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5, "p": 6.0, "q": 4.0, "v": 15.0}
-    margin = {"p_margin": 6.0, "q_margin": 4.0, "v_margin": 15.0}
+    params = {**HAND_BGNBD, **HAND_GG}
+    margin = {f"{k}_margin": v for k, v in HAND_GG.items()}  # the margin fit equals the revenue fit
     weekly = ClvModel(params={**params, **margin}, time_unit_days=7.0)
     daily = ClvModel(params={**params, **margin, "alpha": 28.0}, time_unit_days=1.0)
     weeks = pd.DataFrame(
@@ -530,14 +536,11 @@ def test_a_customer_most_likely_gone_has_a_range_of_nothing():
     """Eight purchases in the first two weeks, then 38 silent weeks: lifetimes' own BG/NBD gives P(alive)
     below 0.1 at these parameters, so more than 90% of her value distribution is the point mass at 0 and
     the central 80% range is [0, 0]; her neighbour, as frequent but recent, has a range above 0."""
-    from lifetimes import BetaGeoFitter
-
     weekly, _, _, _ = _weekly_and_daily_models()
     summary = pd.DataFrame(
         {"frequency": [8.0, 8.0], "recency": [2.0, 39.0], "T": [40.0, 40.0], "monetary_value": [50.0, 50.0]}
     )
-    fitter = BetaGeoFitter()
-    fitter.params_ = pd.Series({k: weekly.params[k] for k in ("r", "alpha", "a", "b")})
+    fitter = _lifetimes_bgnbd(weekly.params)
     alive = fitter.conditional_probability_alive(summary["frequency"], summary["recency"], summary["T"])
     assert alive[0] < 0.1 < 0.5 < alive[1]
     ranges = weekly.value_interval(summary)
@@ -653,10 +656,9 @@ def test_results_do_not_depend_on_the_chunk_size(monkeypatch):
     of three rows (eight customers in chunks of 3, 3 and 2) every figure is the same."""
     from orchestration.analytics.clv import distributions
 
-    gg = {"p": 6.0, "q": 4.0, "v": 15.0}
     models = [
-        ClvModel(params={"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5, **gg}),
-        ClvModel(params={**PUBLISHED_PARETO_NBD, **gg}, purchase_model="pareto_nbd"),
+        ClvModel(params={**HAND_BGNBD, **HAND_GG}),
+        ClvModel(params={**PUBLISHED_PARETO_NBD, **HAND_GG}, purchase_model="pareto_nbd"),
     ]
     summary = _eight_customers()
 
@@ -681,12 +683,9 @@ def test_discounted_purchases_by_hand_with_lifetimes_expectations():
     """Σᵢ (E[X(i·4.345 weeks)] − E[X((i − 1)·4.345 weeks)]) / 1.01ⁱ with lifetimes' own BG/NBD expectation, for
     horizons 3 and 1 (columns in the order asked); the default monthly discount is 1%. Horizons must be
     whole months from 1."""
-    from lifetimes import BetaGeoFitter
-
-    model = ClvModel(params={"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5, "p": 6.0, "q": 4.0, "v": 15.0})
+    model = ClvModel(params={**HAND_BGNBD, **HAND_GG})
     summary = _eight_customers()
-    fitter = BetaGeoFitter()
-    fitter.params_ = pd.Series({k: model.params[k] for k in ("r", "alpha", "a", "b")})
+    fitter = _lifetimes_bgnbd(model.params)
 
     def expected(t: float) -> np.ndarray:
         if t == 0:
@@ -740,7 +739,7 @@ def test_range_probabilities_levels_and_a_gamma_gamma_without_buyers(cdnow):
     refuses to fit on two repeat buyers with a positive value."""
     from orchestration.analytics.clv import ClvFitError
 
-    model = ClvModel(params={"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5, "p": 6.0, "q": 4.0, "v": 15.0})
+    model = ClvModel(params={**HAND_BGNBD, **HAND_GG})
     summary = _eight_customers()
     ranges = model.purchase_interval(summary, 39, with_probability=True)
     draws = model.sample_purchases(summary, 39, n_samples=20_000, seed=4)

@@ -5,9 +5,20 @@ Each test asserts a hand-worked truth the code does not produce itself.
 
 from __future__ import annotations
 
+import dataclasses
+
+import duckdb
 import pytest
 
-from orchestration.loading.phones import to_e164
+from orchestration.contracts import load_contracts
+from orchestration.loading import phones
+from orchestration.loading.phones import (
+    ensure_phone_lookup,
+    forget_unused_phones,
+    phone_columns,
+    refresh_phone_lookup,
+    to_e164,
+)
 
 
 @pytest.mark.parametrize(
@@ -40,11 +51,6 @@ def _lookup(con) -> list[tuple]:
 def test_refresh_counts_only_the_pairs_it_adds():
     """Two distinct pairs (a third row repeats one) are added once: 2, then 0 on a second refresh, and 0
     for a contract without phone columns, which creates the empty lookup and adds nothing."""
-    import duckdb
-
-    from orchestration.contracts import load_contracts
-    from orchestration.loading.phones import refresh_phone_lookup
-
     contracts = load_contracts()
     con = duckdb.connect()
     assert refresh_phone_lookup(con, contracts["shop__products"], default_country="DE") == 0
@@ -60,10 +66,6 @@ def test_refresh_counts_only_the_pairs_it_adds():
 
 def test_forget_unused_phones_without_raw_tables_removes_nothing():
     """No raw table holds a phone column yet: nothing is compared, the lookup stays as it is and 0 went."""
-    import duckdb
-
-    from orchestration.loading.phones import ensure_phone_lookup, forget_unused_phones
-
     con = duckdb.connect()
     ensure_phone_lookup(con)
     con.execute("insert into ops.phone_numbers values ('0151 2345678', 'DE', 'DE', '+491512345678')")
@@ -75,14 +77,6 @@ def test_a_contract_without_a_country_column_reads_every_number_with_the_default
     """A phone column with no ``iso_country`` column beside it (a shop's own contract may have none): every
     pair has no country and the default as region. ``0151 2345678`` in Austria is +43 151 2345678, and
     ``+49 ...`` needs no region."""
-    import dataclasses
-
-    import duckdb
-
-    from orchestration.contracts import load_contracts
-    from orchestration.loading import phones
-    from orchestration.loading.phones import phone_columns, refresh_phone_lookup
-
     shop = load_contracts()["shop__customers"]
     no_country = dataclasses.replace(shop, columns=tuple(c for c in shop.columns if c.name != "country"))
     monkeypatch.setattr(phones, "load_contracts", lambda: {"shop__customers": no_country})
@@ -101,11 +95,6 @@ def test_a_contract_without_a_country_column_reads_every_number_with_the_default
 def test_forget_unused_phones_counts_the_pairs_it_removes_and_refresh_leaves_no_view_behind():
     """Three pairs in the lookup, raw holding one of them (with its country): two go, and 2 is returned.
     The arrow table refresh registers to insert its rows is unregistered afterwards."""
-    import duckdb
-
-    from orchestration.contracts import load_contracts
-    from orchestration.loading.phones import ensure_phone_lookup, forget_unused_phones, refresh_phone_lookup
-
     con = duckdb.connect()
     ensure_phone_lookup(con)
     con.executemany(
