@@ -216,7 +216,7 @@ def test_an_unknown_model_and_no_candidates_are_refused_with_their_message():
         compare_churn_models([0, 1], {})
 
 
-def test_model_comparison_scores_calibration_over_deciles_by_default():
+def test_model_comparison_and_metrics_score_calibration_over_deciles_by_default():
     """20 predictions (2i - 1) / 40 with labels 0, 1 alternating: each decile holds two of them, observed
     rate 1/2 and mean prediction (2k - 1) / 20, so ECE = sum_k 2 |(2k - 1) / 20 - 1/2| / 20 = 0.25
     (eleven bins would group them differently)."""
@@ -224,3 +224,4 @@ def test_model_comparison_scores_calibration_over_deciles_by_default():
     labels = [i % 2 for i in range(20)]
     _, table = compare_churn_models(labels, {"only": prob})
     assert table["ece"].iloc[0] == pytest.approx(0.25)
+    assert churn_metrics(labels, prob)["ece"] == pytest.approx(0.25)

@@ -26,7 +26,9 @@ from orchestration.analytics.clv import (
     calibration_and_holdout_summary,
     fit_clv,
     rfm_summary,
+    time_unit_days,
 )
+from orchestration.analytics.clv import summary as clv_summary
 from orchestration.analytics.clv_simulation import simulate_bgnbd_summary, simulate_transactions
 from orchestration.analytics.customer_models import (
     PREDICTION_COLUMNS,
@@ -303,6 +305,98 @@ def test_a_calibration_end_without_purchases_is_the_end_of_the_calibration_perio
     )
 
 
+def test_aware_calibration_and_observation_ends_are_read_in_utc():
+    """Ends with a time zone are instants, read in UTC like the timestamps: 1 February 01:00 at UTC+2 is
+    31 January 23:00 UTC, so b's purchase at midnight UTC on 1 February falls in the holdout (read as a
+    local 01:00 it would be in the calibration period); 1 March 00:30 at UTC+1 is 29 February, so a's age
+    T runs from 1 January to 29 February: 59 days."""
+    transactions = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b", "b", "b"],
+            "date": pd.to_datetime(["2024-01-01", "2024-01-10", "2024-01-20", "2024-02-01", "2024-03-05"]),
+        }
+    )
+    aware = calibration_and_holdout_summary(
+        transactions,
+        "customer_id",
+        "date",
+        "2024-02-01T01:00:00+02:00",
+        "2024-03-31T12:00:00+02:00",
+        freq="D",
+    )
+    utc = calibration_and_holdout_summary(
+        transactions, "customer_id", "date", "2024-01-31 23:00", "2024-03-31 10:00", freq="D"
+    )
+    pd.testing.assert_frame_equal(aware, utc)
+    assert aware.loc["b", ["frequency_cal", "frequency_holdout"]].tolist() == [0.0, 2.0]
+    local = calibration_and_holdout_summary(
+        transactions, "customer_id", "date", "2024-02-01 01:00", "2024-03-31 12:00", freq="D"
+    )
+    assert local.loc["b", ["frequency_cal", "frequency_holdout"]].tolist() == [1.0, 1.0]
+    summary = rfm_summary(
+        transactions, "customer_id", "date", observation_end="2024-03-01T00:30:00+01:00", freq="D"
+    )
+    assert summary.loc["a", "T"] == 59.0
+
+
+def test_summaries_default_to_calendar_weeks_and_name_their_index():
+    """Without ``freq`` both summaries count calendar weeks (lifetimes' default) and index the customers
+    under the customer column's name; the time unit of a summary is 1, 7 or 1/24 days for one period of
+    ``"D"``, ``"W"`` or ``"h"``, times ``freq_multiplier`` (168 hours are 7 days)."""
+    transactions = pd.DataFrame(
+        {
+            "shopper": ["a", "a", "a", "b"],
+            "date": pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-10", "2024-01-02"]),
+        }
+    )
+    summary = rfm_summary(transactions, "shopper", "date")
+    # a: Monday 1 January and Wednesday 3 January are one week; 10 January is the next.
+    assert summary.loc["a", ["frequency", "recency", "T"]].tolist() == [1.0, 1.0, 1.0]
+    assert summary.index.name == "shopper"
+    split = calibration_and_holdout_summary(transactions, "shopper", "date", "2024-01-05", "2024-01-10")
+    pd.testing.assert_frame_equal(
+        split,
+        calibration_and_holdout_summary(
+            transactions, "shopper", "date", "2024-01-05", "2024-01-10", freq="W"
+        ),
+    )
+    assert split.loc["a", "frequency_holdout"] == 1.0
+    assert split["duration_holdout"].iloc[0] == 1.0
+    assert [time_unit_days("D"), time_unit_days("W"), time_unit_days("h")] == [1.0, 7.0, 1 / 24]
+    assert time_unit_days("h", 168) == pytest.approx(7.0)
+    with pytest.raises(ValueError, match=r"^freq must be one of \['D', 'W', 'h'\], got 'M'$"):
+        rfm_summary(transactions, "shopper", "date", freq="M")
+
+
+@pytest.mark.parametrize("observation_end", [None, "2024-01-01"])
+def test_no_purchases_give_an_empty_summary(observation_end):
+    """A shop without orders (or whose orders all come after the observation end) gets an empty summary with
+    the usual columns, not an index error."""
+    transactions = pd.DataFrame({"c": ["a"], "t": pd.to_datetime(["2024-02-01"]), "v": [10.0]}).iloc[
+        : 0 if observation_end is None else 1
+    ]
+    summary = rfm_summary(transactions, "c", "t", "v", observation_end=observation_end, margin_col="v")
+    assert summary.empty
+    assert list(summary.columns) == ["frequency", "recency", "T", "monetary_value", "margin_value"]
+    assert summary.index.name == "c"
+
+
+def test_customers_are_ordered_as_lexsort_orders_them_even_where_one_key_would_overflow():
+    """Rows are sorted by (customer, period) as ``numpy.lexsort`` sorts them, keeping the row order within a
+    period, both on many ties and where customer × periods spanned exceeds an int64 (2**61 periods apart)."""
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 3, 20_000)
+    stamps = rng.integers(0, 3, 20_000) * 3_600_000_000_000  # three hours, in nanoseconds
+    ours = clv_summary._customer_time_order(codes, stamps, 3_600_000_000_000)
+    np.testing.assert_array_equal(ours, np.lexsort((stamps, codes)))
+    codes = np.array([7, 0, 7, 3, 0, 7])
+    stamps = np.array([2**61, 2**61, 0, 5, 0, 5], dtype=np.int64)
+    np.testing.assert_array_equal(clv_summary._customer_time_order(codes, stamps, 1), [4, 1, 3, 2, 5, 0])
+    assert (
+        clv_summary._customer_time_order(np.array([], dtype=int), np.array([], dtype=np.int64), 1).size == 0
+    )
+
+
 def test_predictions_equal_lifetimes(cdnow_model):
     summary = load_cdnow_summary_data_with_monetary_value()
     bg = BetaGeoFitter().fit(summary["frequency"], summary["recency"], summary["T"])
@@ -318,6 +412,14 @@ def test_predictions_equal_lifetimes(cdnow_model):
     np.testing.assert_allclose(
         cdnow_model.probability_alive(summary), bg.conditional_probability_alive(x, t_x, big_t), rtol=1e-5
     )
+    # Each prediction is a Series named after what it holds, indexed like the summary.
+    for name, series in {
+        "expected_purchases": cdnow_model.expected_purchases(summary, 39),
+        "probability_alive": cdnow_model.probability_alive(summary),
+        "expected_order_value": cdnow_model.expected_order_value(summary),
+    }.items():
+        assert series.name == name
+        assert series.index.equals(summary.index)
     np.testing.assert_allclose(
         cdnow_model.expected_order_value(summary),
         gg.conditional_expected_average_profit(x, summary["monetary_value"]),
@@ -557,14 +659,14 @@ def test_refund_rows_are_not_purchases(simulated):
     ("change", "message"),
     [
         ({"recency": [5.0, 12.0]}, r"recency must lie in \[0, T\]"),
-        ({"frequency": [0.5, 1.0]}, "whole number"),
-        ({"recency": [1.0, 2.0], "frequency": [0.0, 1.0]}, "recency must be 0"),
-        ({"T": [np.nan, 10.0]}, "missing or infinite"),
+        ({"frequency": [0.5, 1.0]}, "frequency must be a whole number >= 0"),
+        ({"recency": [1.0, 2.0], "frequency": [0.0, 1.0]}, "recency must be 0 when frequency is 0"),
+        ({"T": [np.nan, 10.0]}, "missing or infinite values"),
     ],
 )
 def test_malformed_summaries_are_rejected_before_fitting(change, message):
     summary = pd.DataFrame({"frequency": [1.0, 1.0], "recency": [5.0, 2.0], "T": [10.0, 10.0]})
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=f"^invalid RFM summary: {message}$"):
         fit_clv(summary.assign(**change))
 
 
@@ -594,6 +696,23 @@ def test_ineligible_shop_gets_an_empty_frame_and_a_message(simulated):
     ok, problems = quality_ok(quality)
     assert not ok
     assert any("history_days" in p for p in problems)
+
+
+def test_a_shop_without_purchases_gets_an_empty_frame_and_a_message(simulated):
+    """No orders at all, or only refunds: no predictions and the history message (0 repeat customers,
+    0 days), where the summary used to fail with an index error."""
+    transactions, _ = simulated
+    refunds = transactions.head(3).assign(revenue=-5.0)
+    for orders, n_messages in ((transactions.head(0), 1), (refunds, 2)):
+        predictions, _, model, messages = predict_customers(orders, SIM_END)
+        assert model is None
+        assert predictions.empty
+        assert list(predictions.columns) == PREDICTION_COLUMNS
+        assert len(messages) == n_messages
+        assert messages[-1].startswith(
+            "Not enough history for customer predictions: 0 repeat customers (at least 500 needed) and "
+            "0 days of order history (at least 180 needed)."
+        )
 
 
 def test_holdout_validation_on_cdnow(cdnow_sample):

@@ -359,6 +359,7 @@ def test_auto_needs_a_holdout_and_default_stays_bgnbd(cdnow):
     elapsed = time.perf_counter() - started
     assert model.purchase_model == "bgnbd"
     assert model_choice_quality(model).empty
+    assert "model_choice" not in model.diagnostics
     # Each fit records how long it took, measured around the call here.
     for seconds in (model.diagnostics["seconds"], model.diagnostics["bgnbd"]["seconds"]):
         assert 0 < seconds <= elapsed
@@ -765,3 +766,128 @@ def test_rfm_summary_counts_calendar_weeks_by_default(cdnow_master):
         clv_module.rfm_summary(cdnow_master, "customer_id", "date", "dollar_value"), weeks
     )
     assert weeks["T"].max() < 80  # 18 months of purchases: at most 78 weeks
+
+
+def test_gamma_gamma_keeps_order_values_below_one_and_is_free_of_the_currency_unit(cdnow):
+    """Gamma-Gamma's scale is v alone: CDNOW's values in hundreds of dollars (96% of the mean order values
+    fall below 1) give the same p and q and v / 100, on the same 946 repeat buyers."""
+    dollars = fit_clv(cdnow)
+    hundreds = fit_clv(cdnow.assign(monetary_value=cdnow["monetary_value"] / 100))
+    assert hundreds.diagnostics["gamma_gamma"]["n_customers"] == 946
+    assert hundreds.params["p"] == pytest.approx(dollars.params["p"], rel=1e-6)
+    assert hundreds.params["q"] == pytest.approx(dollars.params["q"], rel=1e-6)
+    assert hundreds.params["v"] == pytest.approx(dollars.params["v"] / 100, rel=1e-6)
+
+
+def test_gamma_gamma_fits_three_buyers_and_leaves_independence_open_when_frequency_is_constant(cdnow):
+    """Three repeat buyers with a value are enough to fit, and the fit is lifetimes' own. When every buyer
+    left has the same frequency (values kept only for the 439 one-repeat buyers) the frequency-value
+    correlation is undefined, so independence is neither confirmed nor refuted (None); the fit is again
+    lifetimes' GammaGammaFitter on the same buyers (with the penalizer the fit fell back to, if any)."""
+    from lifetimes import GammaGammaFitter
+
+    repeat = cdnow.index[cdnow["frequency"] > 0]
+    three = cdnow.copy()
+    three.loc[repeat[3:], "monetary_value"] = 0.0
+    once = cdnow.copy()
+    once.loc[once["frequency"] > 1, "monetary_value"] = 0.0
+    for summary, n in ((three, 3), (once, 439)):
+        model = fit_clv(summary)
+        info = model.diagnostics["gamma_gamma"]
+        buyers = summary.loc[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
+        assert info["n_customers"] == len(buyers) == n
+        reference = (
+            GammaGammaFitter(info["penalizer_coef"])
+            .fit(buyers["frequency"], buyers["monetary_value"])
+            .params_
+        )
+        for key in ("p", "q", "v"):
+            assert model.params[key] == pytest.approx(reference[key], rel=1e-4), (n, key)
+    assert math.isnan(info["corr_frequency_value_spearman"])
+    assert info["independence_ok"] is None
+
+
+@pytest.mark.parametrize(("model", "label"), [("bgnbd", "BG/NBD"), ("pareto_nbd", "Pareto/NBD")])
+def test_a_model_that_never_converges_is_refused_with_every_attempt(monkeypatch, model, label):
+    """With every attempt refused, the error names the model, the number of customers, the penalizers
+    tried and each attempt's reason, in order."""
+    from orchestration.analytics.clv import ClvFitError
+    from orchestration.analytics.clv import fit as fit_module
+
+    summary = load_cdnow_summary(index_col=[0]).iloc[:300]
+    monkeypatch.setattr(fit_module, "_finite_params", lambda fitter: "refused by the test")
+    with pytest.raises(ClvFitError) as caught:
+        fit_clv(summary, model=model, fallback_penalizers=(0.01,))
+    assert str(caught.value) == (
+        f"{label} did not converge on 300 customers even with penalizers [0.0, 0.01]: "
+        "penalizer 0: refused by the test; penalizer 0.01: refused by the test"
+    )
+
+
+def test_gamma_gamma_that_never_converges_is_refused_with_every_attempt(monkeypatch, cdnow):
+    from orchestration.analytics.clv import ClvFitError
+    from orchestration.analytics.clv import fit as fit_module
+
+    monkeypatch.setattr(fit_module, "_gamma_gamma_check", lambda fitter: "refused by the test")
+    with pytest.raises(ClvFitError) as caught:
+        fit_clv(cdnow, fallback_penalizers=(0.01,))
+    assert str(caught.value) == (
+        "Gamma-Gamma on monetary_value did not converge even with penalizers [0.0, 0.01]: "
+        "penalizer 0: refused by the test; penalizer 0.01: refused by the test"
+    )
+
+
+def test_what_the_optimiser_prints_on_failure_is_kept_in_the_reason_not_printed(monkeypatch, capsys, cdnow):
+    """lifetimes prints scipy's result when a fit fails: the words go into the fallback reason (spaces
+    collapsed), and nothing reaches standard output."""
+    from lifetimes.utils import ConvergenceError
+
+    original = BetaGeoFitter.fit
+
+    def failing_once(self, *args, **kwargs):
+        if self.penalizer_coef == 0:
+            print("message:   precision\n  loss")
+            raise ConvergenceError("did not\n converge")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(BetaGeoFitter, "fit", failing_once)
+    model = fit_clv(cdnow)
+    assert model.diagnostics["bgnbd"]["fallback_reason"] == (
+        "penalizer 0: ConvergenceError: did not converge (message: precision loss)"
+    )
+    assert capsys.readouterr().out == ""
+
+
+def test_holdout_errors_by_hand_with_a_single_holdout_purchase():
+    """Two customers, one holdout purchase between them: the relative aggregate error is (sum of lifetimes'
+    expectations - 1) / 1, the MAE and RMSE those of the two expectations against 1 and 0."""
+    from orchestration.analytics.clv.fit import _holdout_errors
+
+    cal = pd.DataFrame({"frequency": [2.0, 0.0], "recency": [20.0, 0.0], "T": [30.0, 30.0]})
+    holdout = cal.set_axis(["frequency_cal", "recency_cal", "T_cal"], axis=1).assign(
+        frequency_holdout=[1.0, 0.0], duration_holdout=10.0
+    )
+    expected = _lifetimes_bgnbd(HAND_BGNBD).conditional_expected_number_of_purchases_up_to_time(
+        10.0, cal["frequency"], cal["recency"], cal["T"]
+    )
+    expected = np.asarray(expected, dtype=float)
+    errors = _holdout_errors(ClvModel(params=HAND_BGNBD), holdout, cal, 10.0)
+    error = expected - [1.0, 0.0]
+    assert errors["holdout_relative_aggregate_error"] == pytest.approx(expected.sum() - 1.0, rel=1e-9)
+    assert errors["holdout_mae"] == pytest.approx(np.abs(error).mean(), rel=1e-9)
+    assert errors["holdout_rmse"] == pytest.approx(np.sqrt((error**2).mean()), rel=1e-9)
+    assert errors["holdout_actual_mean"] == 0.5
+
+
+def test_an_unknown_candidate_is_refused_with_the_choices(cdnow):
+    from orchestration.analytics.clv import choose_purchase_model
+
+    holdout = (
+        cdnow[["frequency", "recency", "T"]]
+        .add_suffix("_cal")
+        .assign(frequency_holdout=0.0, duration_holdout=39.0)
+    )
+    with pytest.raises(
+        ValueError, match=r"^unknown candidate 'weibull'; choose from \['bgnbd', 'pareto_nbd'\]$"
+    ):
+        choose_purchase_model(holdout, candidates=("weibull",))

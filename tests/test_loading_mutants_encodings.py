@@ -185,3 +185,28 @@ def test_utf16_is_recognised_by_either_byte_order_mark(tmp_path, codec):
     data = "\ufeffname,city\nMüller,Köln\n".encode(codec)
     assert data[:2] == (b"\xff\xfe" if codec.endswith("le") else b"\xfe\xff")
     assert detect_file_encoding(_file(tmp_path, data)) == "utf-16"
+
+
+# 2.2 million lines of 4 bytes: 8.8 MB, beyond the 8 MiB (8,388,608-byte) sample.
+LONG_ASCII = b"y,z\n" * 2_200_000
+
+
+def test_a_long_windows_1252_file_whose_first_accent_lies_beyond_the_sample_is_read(tmp_path):
+    """The first non-UTF-8 byte is at byte 8,800,007, after 8.8 MB of plain ASCII: the bytes around it are
+    what tells the code page, so the file is read as Windows-1252 (it used to be judged on the bytes just
+    before that one, all ASCII, and refused as "not valid ascii")."""
+    tail = "Café,Crème brûlée\nMüller,Straße 5\nJosé,Señor Ñandú\n".encode("cp1252")
+    path = _file(tmp_path, b"a,b\n" + LONG_ASCII + tail)
+    assert detect_file_encoding(path) == "cp1252"
+
+
+def test_a_mix_of_encodings_found_beyond_the_sample_names_its_byte(tmp_path):
+    """UTF-8 on line 2 (``Köln``, bytes 4 to 11), 8.8 MB of ASCII, then Windows-1252 ``Café``: 0xE9 is byte
+    4 + 8 + 8,800,000 + 3 = 8,800,015, beyond the first 8 MiB where lines are counted."""
+    data = b"a,b\n" + "Köln,x\n".encode() + LONG_ASCII + "Café,€\n".encode("cp1252")
+    with pytest.raises(UndecodableText) as caught:
+        detect_file_encoding(_file(tmp_path, data))
+    assert str(caught.value) == (
+        "the file mixes text encodings: UTF-8 at line 2, but not UTF-8 at byte 8,800,015 "
+        "(beyond the first 8 MiB); save it again in one encoding (UTF-8)"
+    )

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from orchestration.contracts import load_contracts
-from orchestration.loading.loader import load_entity
+from orchestration.loading.loader import ensure_schemas, load_entity
 from orchestration.loading.rules import email_fast_path
 from orchestration.loading.sql import lit, q
 from tests.test_rules import load_orders, order, write_csv
@@ -149,3 +149,31 @@ def test_a_name_with_a_double_quote_round_trips_through_duckdb(con):
     con.execute("create table " + q(table) + " (" + q(column) + " integer)")
     names = con.execute("select column_name from duckdb_columns() where table_name = ?", [table]).fetchall()
     assert names == [(column,)]
+
+
+def test_a_contract_without_column_rules_still_loads_and_checks_its_key(con, tmp_path):
+    """A contract whose columns are all optional text has no column rule at all: every row loads except a
+    repeated key (first one wins), which is quarantined under ``unique:note_id``."""
+    from orchestration.contracts import Column, Contract
+
+    contract = Contract(
+        source="crm",
+        entity="notes",
+        kind="event",
+        description="free-text notes",
+        primary_key=("note_id",),
+        columns=(Column("note_id", "varchar"), Column("body", "varchar")),
+    )
+    landing = tmp_path / "landing"
+    rows = [
+        {"note_id": "n1", "body": "first"},
+        {"note_id": "n2", "body": ""},
+        {"note_id": "n1", "body": "again"},
+    ]
+    write_csv(landing, "crm/notes/notes.csv", ["note_id", "body"], rows)
+    ensure_schemas(con, {contract.name: contract})
+    load_entity(con, landing, contract)
+    loaded = con.execute("select note_id, body from raw.crm__notes order by note_id").fetchall()
+    assert loaded == [("n1", "first"), ("n2", None)]
+    bad = con.execute("select note_id, body, _rules from quarantine.crm__notes").fetchall()
+    assert bad == [("n1", "again", "unique:note_id")]

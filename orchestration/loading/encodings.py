@@ -78,10 +78,12 @@ def detect_file_encoding(path: Path) -> str:
     error = _first_utf8_error(path)
     if error is None:
         return encoding
+    # A long file is judged on the first half of its sample and on the bytes around its first non-UTF-8 one
+    # (a quarter of the sample before it, a quarter from it on), which may lie anywhere in the file.
     with path.open("rb") as fh:
-        fh.seek(max(0, error - (SAMPLE_BYTES // 2)))
-        around = fh.read(SAMPLE_BYTES)
-    sample = head if len(head) < SAMPLE_BYTES else head[: SAMPLE_BYTES // 2] + around[: SAMPLE_BYTES // 2]
+        fh.seek(max(0, error - SAMPLE_BYTES // 4))
+        around = fh.read(SAMPLE_BYTES // 2)
+    sample = head if len(head) < SAMPLE_BYTES else head[: SAMPLE_BYTES // 2] + around
     legacy = legacy_encoding(sample)
     good = _UTF8_SEQUENCE.search(sample)
     if encoding == "utf-8-sig" or (good is not None and _looks_mixed(sample, legacy)):

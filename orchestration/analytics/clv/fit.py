@@ -22,12 +22,13 @@ import contextlib
 import io
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
+from scipy.stats import ConstantInputWarning, spearmanr
 
 from orchestration.analytics.clv.likelihood import (
     GAMMA_GAMMA_PARAMS,
@@ -92,8 +93,6 @@ def _attempt_fit(
 
 @contextlib.contextmanager
 def _quiet_runtime_warnings():
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         yield
@@ -196,7 +195,10 @@ def _fit_gamma_gamma(
     }
     if len(usable) < 3:
         raise ClvFitError(f"Gamma-Gamma needs repeat buyers with a positive {column}; found {len(usable)}.")
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        # With one frequency (or one value) among all buyers there is no correlation: it is recorded as NaN
+        # and independence_ok as None, which says what scipy's warning would.
+        warnings.simplefilter("ignore", ConstantInputWarning)
         pearson = float(np.corrcoef(usable["frequency"], usable[column])[0, 1])
         spearman = float(spearmanr(usable["frequency"], usable[column]).statistic)
     info.update(

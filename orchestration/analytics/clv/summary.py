@@ -111,7 +111,8 @@ def rfm_summary(
 
     ``monetary_value`` is the mean value of the repeat periods (0 without a repeat purchase). With
     ``margin_col``, a ``margin_value`` column is computed the same way from that column. The index holds
-    the customer ids (named ``customer_col``), sorted.
+    the customer ids (named ``customer_col``), sorted. No rows (or none up to ``observation_end``) give
+    an empty summary with these columns.
     """
     unit_ns = _check_freq(freq) / np.timedelta64(1, "ns")
     periods = _period_start(_naive_datetimes(transactions[datetime_col]), freq)
@@ -132,9 +133,10 @@ def rfm_summary(
     new_customer = np.ones(period_starts.size, dtype=bool)
     new_customer[1:] = period_codes[1:] != period_codes[:-1]
     customer_starts = np.flatnonzero(new_customer)
-    customer_ends = np.append(customer_starts[1:], period_starts.size) - 1
+    # Each customer's last period is the one before the next customer's first (none without purchases).
+    customer_ends = np.append(customer_starts[1:], period_starts.size)[: customer_starts.size] - 1
     first, last = period_stamps[customer_starts], period_stamps[customer_ends]
-    end_ns = np.datetime64(end, "ns").astype("i8")
+    end_ns = pd.Timestamp(end).as_unit("ns").value  # NaT (no rows) too, which numpy cannot convert
 
     frequency = (customer_ends - customer_starts).astype(float)
     out = pd.DataFrame(
