@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -373,10 +373,3 @@ def load_landing(con: duckdb.DuckDBPyConnection, landing: Path) -> list[FileResu
     for contract in contracts.values():
         results.extend(load_entity(con, landing, contract))
     return results
-
-
-def results_frame(results: Iterable[FileResult]):
-    """The run report as a DataFrame (one row per file)."""
-    import pandas as pd
-
-    return pd.DataFrame([asdict(r) for r in results])
