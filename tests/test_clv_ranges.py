@@ -891,3 +891,39 @@ def test_an_unknown_candidate_is_refused_with_the_choices(cdnow):
         ValueError, match=r"^unknown candidate 'weibull'; choose from \['bgnbd', 'pareto_nbd'\]$"
     ):
         choose_purchase_model(holdout, candidates=("weibull",))
+
+
+@pytest.mark.parametrize("model_name", ["bgnbd", "pareto_nbd"])
+def test_value_ranges_of_either_model_are_discounted_like_its_clv(
+    bgnbd_model, pareto_model, cdnow, model_name
+):
+    """For BG/NBD and Pareto/NBD alike, a monthly discount scales each buyer's range by her CLV with that
+    discount over her CLV without, both computed by :meth:`clv` of the same model. (The ranges read T to the
+    nearest day and CDNOW's T is rounded to 0.01 week, so T is put on whole days first.)"""
+    model = bgnbd_model if model_name == "bgnbd" else pareto_model
+    rows = _rows(model, cdnow)
+    summary = rows.assign(
+        T=np.round(rows["T"] * 7) / 7, recency=np.minimum(rows["recency"], np.round(rows["T"] * 7) / 7)
+    )
+    plain = model.value_interval(summary, discount_rate=0.0)
+    discounted = model.value_interval(summary, discount_rate=0.05)
+    ratio = (model.clv(summary, 12, 0.05) / model.clv(summary, 12, 0.0)).to_numpy()
+    assert (ratio < 1).all()
+    positive = plain["high"].to_numpy() > 0
+    np.testing.assert_allclose(
+        discounted.to_numpy()[positive], plain.to_numpy()[positive] * ratio[positive, None], rtol=1e-9
+    )
+
+
+def test_documented_defaults_of_clv_and_of_the_purchase_draws(bgnbd_model, cdnow):
+    """``clv`` defaults to 12 months at 1% a month; ``sample_purchases`` to 1,000 draws with seed 0; and
+    every per-customer prediction is a Series named after what it holds."""
+    summary = _rows(bgnbd_model, cdnow)
+    pd.testing.assert_series_equal(
+        bgnbd_model.clv(summary), bgnbd_model.clv(summary, months=12, discount_rate=0.01)
+    )
+    draws = bgnbd_model.sample_purchases(summary, 39)
+    assert draws.shape == (len(summary), 1000)
+    np.testing.assert_array_equal(draws, bgnbd_model.sample_purchases(summary, 39, n_samples=1000, seed=0))
+    assert bgnbd_model.next_purchase_wait(summary).name == "next_purchase_wait"
+    assert bgnbd_model.probability_no_purchase(summary, 4).name == "probability_no_purchase"
