@@ -927,3 +927,39 @@ def test_documented_defaults_of_clv_and_of_the_purchase_draws(bgnbd_model, cdnow
     np.testing.assert_array_equal(draws, bgnbd_model.sample_purchases(summary, 39, n_samples=1000, seed=0))
     assert bgnbd_model.next_purchase_wait(summary).name == "next_purchase_wait"
     assert bgnbd_model.probability_no_purchase(summary, 4).name == "probability_no_purchase"
+
+
+def test_clv_by_margin_rate_and_by_margin_fit_worked_out_by_hand():
+    """``clv(margin=0.3)`` is 30% of the revenue CLV; ``value="margin"`` puts the margin fit and the
+    ``margin_value`` column into note 025's equation (5), worked out here by hand for a margin fit with
+    p = 3, q = 5, v = 4: a customer with x = 2 and mean margin 10 expects
+    weight p·x / (p·x + q − 1) = 6/10, so (1 − 0.6)·(4·3/4) + 0.6·10 = 1.2 + 6 = 7.2 per order; the day-unit model gives the weekly one's
+    figures (a month is 30.4375 days, as 4.345 weeks is lifetimes' month)."""
+    weekly, daily, weeks, days = _weekly_and_daily_models()
+    revenue = weekly.clv(weeks)
+    assert revenue.name == "clv"
+    np.testing.assert_allclose(weekly.clv(weeks, margin=0.3), 0.3 * revenue, rtol=1e-12)
+    model = ClvModel(params={**HAND_BGNBD, **HAND_GG, "p_margin": 3.0, "q_margin": 5.0, "v_margin": 4.0})
+    summary = pd.DataFrame(
+        {"frequency": [2.0], "recency": [20.0], "T": [30.0], "monetary_value": [50.0], "margin_value": [10.0]}
+    )
+    assert model.expected_order_value(summary, value="margin").iloc[0] == pytest.approx(7.2, rel=1e-12)
+    np.testing.assert_allclose(
+        model.clv(summary, value="margin"), 7.2 * model.discounted_purchases(summary, [12])[12], rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        daily.discounted_purchases(days, [1, 12]).to_numpy(),
+        weekly.discounted_purchases(weeks, [1, 12], periods_per_month=30.4375 / 7).to_numpy(),
+        rtol=1e-9,
+    )
+
+
+def test_a_value_without_a_fit_is_refused_with_its_message():
+    model = ClvModel(params={**HAND_BGNBD, **HAND_GG})
+    summary = _eight_customers().assign(margin_value=1.0)
+    with pytest.raises(ValueError, match=r"^value must be 'revenue' or 'margin'$"):
+        model.expected_order_value(summary, value="profit")
+    with pytest.raises(
+        ValueError, match=r"^no Gamma-Gamma fit for 'margin'; fit_clv needs the matching summary column$"
+    ):
+        model.clv(summary, value="margin")
