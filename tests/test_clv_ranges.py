@@ -963,3 +963,14 @@ def test_a_value_without_a_fit_is_refused_with_its_message():
         ValueError, match=r"^no Gamma-Gamma fit for 'margin'; fit_clv needs the matching summary column$"
     ):
         model.clv(summary, value="margin")
+
+
+def test_a_summary_without_the_value_column_is_refused_with_its_message():
+    model = ClvModel(params={**HAND_BGNBD, **HAND_GG, **{f"{k}_margin": v for k, v in HAND_GG.items()}})
+    summary = _eight_customers()  # monetary_value but no margin_value
+    for method in (model.expected_order_value, model.value_interval):
+        with pytest.raises(KeyError) as caught:
+            method(summary, value="margin")
+        assert caught.value.args[0] == (
+            f"{method.__name__}('margin') needs a 'margin_value' column in the summary"
+        )
