@@ -605,6 +605,7 @@ def test_a_fit_with_a_parameter_that_is_not_positive_and_finite_is_refused():
         assert _finite_params(bad).startswith("non-finite or non-positive parameters {'r': ")
     assert _finite_params(fitter(np.inf, r=0.2, alpha=4.0)) == "non-finite log-likelihood"
     assert _gamma_gamma_check(fitter(p=6.0, q=4.0, v=15.0)) is None
+    assert _gamma_gamma_check(fitter(p=6.0, q=1.5, v=15.0)) is None  # any q above 1 will do
     assert _gamma_gamma_check(fitter(p=6.0, q=1.0, v=15.0)) == (
         "q = 1 <= 1, so the population mean order value is undefined"
     )
@@ -974,3 +975,77 @@ def test_a_summary_without_the_value_column_is_refused_with_its_message():
         assert caught.value.args[0] == (
             f"{method.__name__}('margin') needs a 'margin_value' column in the summary"
         )
+
+
+def test_model_choice_records_a_failed_candidate_and_scores_the_others(monkeypatch):
+    """With BG/NBD made to fail, the choice records its error, still fits Pareto/NBD and picks it; the
+    result names its criterion, the holdout length and the number of customers. By default the candidates
+    are fitted without a penalizer: Pareto/NBD's calibration parameters are note 008's published ones."""
+    from lifetimes.utils import ConvergenceError
+
+    from orchestration.analytics.clv import choose_purchase_model
+
+    def never(self, *args, **kwargs):
+        raise ConvergenceError("forced by the test")
+
+    monkeypatch.setattr(BetaGeoFitter, "fit", never)
+    summary = load_cdnow_summary()
+    holdout = (
+        summary[["frequency", "recency", "T"]]
+        .add_suffix("_cal")
+        .assign(frequency_holdout=0.0, duration_holdout=39.0)
+    )
+    choice = choose_purchase_model(holdout, fallback_penalizers=(0.01,))
+    assert choice["chosen"] == "pareto_nbd"
+    assert (choice["criterion"], choice["holdout_length"], choice["n_customers"]) == (
+        "holdout_mae",
+        39.0,
+        2357,
+    )
+    assert choice["candidates"]["bgnbd"] == {
+        "fit_error": "BG/NBD did not converge on 2357 customers even with penalizers [0.0, 0.01]: "
+        "penalizer 0: ConvergenceError: forced by the test; penalizer 0.01: ConvergenceError: forced by the test"
+    }
+    params = choice["candidates"]["pareto_nbd"]["params_cal"]
+    for key, published in PUBLISHED_PARETO_NBD.items():
+        assert params[key] == pytest.approx(published, rel=0.01), key
+    with pytest.raises(
+        ValueError,
+        match=r"^the holdout frame needs \['frequency_cal', 'recency_cal', 'T_cal', 'frequency_holdout', "
+        r"'duration_holdout'\]; missing \['duration_holdout'\]$",
+    ):
+        choose_purchase_model(holdout.drop(columns="duration_holdout"))
+
+
+def test_independence_holds_up_to_and_including_the_threshold(cdnow):
+    """``independence_ok`` is |Spearman ρ| <= the threshold: True at exactly |ρ|, False just below it."""
+    rho = abs(fit_clv(cdnow).diagnostics["gamma_gamma"]["corr_frequency_value_spearman"])
+    assert (
+        fit_clv(cdnow, max_independence_correlation=rho).diagnostics["gamma_gamma"]["independence_ok"] is True
+    )
+    below = fit_clv(cdnow, max_independence_correlation=rho * 0.999)
+    assert below.diagnostics["gamma_gamma"]["independence_ok"] is False
+
+
+def test_calibration_and_holdout_summary_ends_at_the_last_purchase_by_default():
+    """Without ``observation_end`` the holdout runs to the last transaction (5 March: 33 days after
+    1 February); a split with nothing after the calibration end is refused with its message."""
+    transactions = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b"],
+            "date": pd.to_datetime(["2024-01-01", "2024-03-05", "2024-01-20"]),
+        }
+    )
+    split = calibration_and_holdout_summary(transactions, "customer_id", "date", "2024-02-01", freq="D")
+    pd.testing.assert_frame_equal(
+        split,
+        calibration_and_holdout_summary(
+            transactions, "customer_id", "date", "2024-02-01", "2024-03-05", freq="D", freq_multiplier=1
+        ),
+    )
+    assert split["duration_holdout"].iloc[0] == 33.0
+    with pytest.raises(
+        ValueError,
+        match=r"^There is no holdout data: no transaction falls in \(calibration_end, observation_end\]\.$",
+    ):
+        calibration_and_holdout_summary(transactions, "customer_id", "date", "2024-03-05", freq="D")
