@@ -1049,3 +1049,69 @@ def test_calibration_and_holdout_summary_ends_at_the_last_purchase_by_default():
         match=r"^There is no holdout data: no transaction falls in \(calibration_end, observation_end\]\.$",
     ):
         calibration_and_holdout_summary(transactions, "customer_id", "date", "2024-03-05", freq="D")
+
+
+def test_fit_records_lifetimes_standard_errors_convergence_and_the_weekly_unit(cdnow):
+    """The Gamma-Gamma standard errors are lifetimes' own for the same buyers; the fit reports converged
+    when every part did, and keeps the week as its time unit unless told otherwise."""
+    from lifetimes import GammaGammaFitter
+
+    model = fit_clv(cdnow)
+    buyers = cdnow.loc[cdnow["frequency"] > 0]
+    reference = GammaGammaFitter().fit(buyers["frequency"], buyers["monetary_value"]).standard_errors_
+    errors = model.diagnostics["gamma_gamma"]["standard_errors"]
+    assert set(errors) == {"p", "q", "v"}
+    for key in ("p", "q", "v"):
+        assert errors[key] == pytest.approx(reference[key], rel=1e-3), key
+    assert model.diagnostics["converged"] is True
+    assert model.time_unit_days == 7.0
+
+
+def test_a_summary_with_margins_only_gets_the_margin_fit(cdnow):
+    """Without a ``monetary_value`` column the revenue parameters are NaN, and a ``margin_value`` column
+    still gets its own Gamma-Gamma fit (here CDNOW's values as margins: the published 6.25, 3.74, 15.44)."""
+    margins = cdnow.rename(columns={"monetary_value": "margin_value"})
+    model = fit_clv(margins)
+    assert all(math.isnan(model.params[k]) for k in ("p", "q", "v"))
+    assert "gamma_gamma" not in model.diagnostics
+    for key, published in {"p": 6.25, "q": 3.74, "v": 15.44}.items():
+        assert model.params[f"{key}_margin"] == pytest.approx(published, rel=0.005), key
+    summary = clv_module.rfm_summary(
+        pd.DataFrame(
+            {
+                "c": ["b", "b", "a"],
+                "t": pd.to_datetime(["2024-01-01", "2024-01-08", "2024-01-02"]),
+                "m": [1.0, 4.0, 2.0],
+            }
+        ),
+        "c",
+        "t",
+        margin_col="m",
+        freq="D",
+    )
+    assert summary.index.tolist() == ["a", "b"]  # sorted, whatever the order of the rows
+    assert summary["margin_value"].tolist() == [0.0, 4.0]
+    assert "monetary_value" not in summary
+
+
+def test_auto_choice_fits_its_candidates_with_the_penalizer_asked_for(cdnow):
+    """``fit_clv(model="auto", penalizer_coef=0.01)`` compares the candidates fitted with that penalizer:
+    its recorded comparison is :func:`choose_purchase_model`'s at 0.01, whose BG/NBD parameters differ
+    from the unpenalised ones."""
+    from orchestration.analytics.clv import choose_purchase_model
+
+    summary = load_cdnow_summary()
+    holdout = (
+        summary[["frequency", "recency", "T"]]
+        .add_suffix("_cal")
+        .assign(frequency_holdout=summary["frequency"] / 2, duration_holdout=39.0)
+    )
+    model = fit_clv(summary, 0.01, model="auto", holdout=holdout, fallback_penalizers=())
+    expected = choose_purchase_model(holdout, penalizer_coef=0.01, fallback_penalizers=())
+    recorded = model.diagnostics["model_choice"]["candidates"]
+    for name in ("bgnbd", "pareto_nbd"):
+        assert recorded[name]["params_cal"] == pytest.approx(
+            expected["candidates"][name]["params_cal"], rel=1e-4
+        )
+    plain = choose_purchase_model(holdout, candidates=("bgnbd",))["candidates"]["bgnbd"]["params_cal"]
+    assert recorded["bgnbd"]["params_cal"]["a"] < 0.9 * plain["a"]
