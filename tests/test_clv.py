@@ -670,6 +670,16 @@ def test_malformed_summaries_are_rejected_before_fitting(change, message):
         fit_clv(summary.assign(**change))
 
 
+def test_a_summary_without_its_columns_or_customers_is_rejected():
+    summary = pd.DataFrame({"frequency": [1.0], "recency": [5.0], "T": [10.0]})
+    with pytest.raises(
+        ValueError, match=r"^the summary needs columns frequency, recency, T; missing \['recency'\]$"
+    ):
+        fit_clv(summary.drop(columns="recency"))
+    with pytest.raises(ValueError, match=r"^the summary has no customers$"):
+        fit_clv(summary.iloc[:0])
+
+
 # --- eligibility and holdout checks --------------------------------------------------------------------
 
 

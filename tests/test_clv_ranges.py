@@ -1053,7 +1053,8 @@ def test_calibration_and_holdout_summary_ends_at_the_last_purchase_by_default():
 
 def test_fit_records_lifetimes_standard_errors_convergence_and_the_weekly_unit(cdnow):
     """The Gamma-Gamma standard errors are lifetimes' own for the same buyers; the fit reports converged
-    when every part did, and keeps the week as its time unit unless told otherwise."""
+    when every part did, counts CDNOW's 2,357 customers, 946 repeat buyers and its distinct
+    (frequency, recency, T) rows, and keeps the week as its time unit unless told otherwise."""
     from lifetimes import GammaGammaFitter
 
     model = fit_clv(cdnow)
@@ -1065,6 +1066,10 @@ def test_fit_records_lifetimes_standard_errors_convergence_and_the_weekly_unit(c
         assert errors[key] == pytest.approx(reference[key], rel=1e-3), key
     assert model.diagnostics["converged"] is True
     assert model.time_unit_days == 7.0
+    info = model.diagnostics["bgnbd"]
+    assert (info["n_customers"], info["n_repeat_customers"]) == (2357, 946)
+    assert info["n_unique_rows"] == len(cdnow[["frequency", "recency", "T"]].drop_duplicates())
+    assert fit_clv(cdnow, time_unit_days=1.0).time_unit_days == 1.0
 
 
 def test_a_summary_with_margins_only_gets_the_margin_fit(cdnow):
