@@ -1120,3 +1120,9 @@ def test_auto_choice_fits_its_candidates_with_the_penalizer_asked_for(cdnow):
         )
     plain = choose_purchase_model(holdout, candidates=("bgnbd",))["candidates"]["bgnbd"]["params_cal"]
     assert recorded["bgnbd"]["params_cal"]["a"] < 0.9 * plain["a"]
+
+
+def test_an_unknown_purchase_model_is_refused_with_its_name():
+    model = ClvModel(params={**HAND_BGNBD, **HAND_GG}, purchase_model="weibull")
+    with pytest.raises(ValueError, match=r"^unknown purchase model 'weibull'$"):
+        model.probability_alive(_eight_customers())

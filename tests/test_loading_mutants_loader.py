@@ -178,3 +178,48 @@ def test_a_json_lines_file_broken_midway_is_rejected_whole_with_the_readers_mess
             "select rows_read, rows_loaded, rows_quarantined, status from ops.load_manifest"
         ).fetchall() == [(0, 0, 0, "rejected")]
         assert con.execute("select count(*) from raw.shop__orders").fetchone()[0] == 0
+
+
+def test_a_file_missing_two_required_columns_names_both(tmp_path):
+    """Without ``currency`` and ``sales_channel`` (both required by the orders contract) the file is
+    rejected with both names, comma-separated, and its rows are quarantined under the first one's rule."""
+    from tests.test_rules import ORDER_COLUMNS, order, write_csv
+
+    landing, con = tmp_path / "landing", duckdb.connect()
+    columns = [c for c in ORDER_COLUMNS if c not in ("currency", "sales_channel")]
+    write_csv(landing, "shop/orders/o.csv", columns, [order("M1"), order("M2")])
+    [result] = load_entity(con, landing, CONTRACTS["shop__orders"])
+    assert result.error == (
+        "shop/orders/o.csv: required column(s) missing: currency, sales_channel (rule missing_column:currency)"
+    )
+    assert (result.status, result.rows_read, result.rows_loaded, result.rows_quarantined) == (
+        "rejected",
+        2,
+        0,
+        2,
+    )
+
+
+def test_a_failure_while_writing_a_batch_rolls_it_back_and_raises_the_original_error(tmp_path, monkeypatch):
+    """If writing the manifest fails after the batch's rows were inserted, the transaction is rolled back:
+    the error raised is the original one, raw and the manifest hold nothing of the batch, and the connection
+    takes the next load (no transaction is left open)."""
+    import pytest
+
+    from orchestration.loading import loader
+
+    landing, con = tmp_path / "landing", duckdb.connect()
+    _orders_file(landing, "o.csv", ["R1", "R2"])
+    original = loader._write_manifest
+
+    def failing(*args, **kwargs):
+        raise OSError("disk full (raised by the test)")
+
+    monkeypatch.setattr(loader, "_write_manifest", failing)
+    with pytest.raises(OSError, match=r"^disk full \(raised by the test\)$"):
+        load_entity(con, landing, CONTRACTS["shop__orders"])
+    assert con.execute("select count(*) from raw.shop__orders").fetchone()[0] == 0
+    assert con.execute("select count(*) from ops.load_manifest").fetchone()[0] == 0
+    monkeypatch.setattr(loader, "_write_manifest", original)
+    [result] = load_entity(con, landing, CONTRACTS["shop__orders"])
+    assert (result.status, result.rows_loaded) == ("loaded", 2)
