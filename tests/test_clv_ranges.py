@@ -1061,6 +1061,7 @@ def test_fit_records_lifetimes_standard_errors_convergence_and_the_weekly_unit(c
     buyers = cdnow.loc[cdnow["frequency"] > 0]
     reference = GammaGammaFitter().fit(buyers["frequency"], buyers["monetary_value"]).standard_errors_
     errors = model.diagnostics["gamma_gamma"]["standard_errors"]
+    assert model.diagnostics["gamma_gamma"]["value_column"] == "monetary_value"
     assert set(errors) == {"p", "q", "v"}
     for key in ("p", "q", "v"):
         assert errors[key] == pytest.approx(reference[key], rel=1e-3), key
@@ -1079,6 +1080,7 @@ def test_a_summary_with_margins_only_gets_the_margin_fit(cdnow):
     model = fit_clv(margins)
     assert all(math.isnan(model.params[k]) for k in ("p", "q", "v"))
     assert "gamma_gamma" not in model.diagnostics
+    assert model.diagnostics["gamma_gamma_margin"]["value_column"] == "margin_value"
     for key, published in {"p": 6.25, "q": 3.74, "v": 15.44}.items():
         assert model.params[f"{key}_margin"] == pytest.approx(published, rel=0.005), key
     summary = clv_module.rfm_summary(
