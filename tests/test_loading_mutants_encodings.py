@@ -210,3 +210,28 @@ def test_a_mix_of_encodings_found_beyond_the_sample_names_its_byte(tmp_path):
         "the file mixes text encodings: UTF-8 at line 2, but not UTF-8 at byte 8,800,015 "
         "(beyond the first 8 MiB); save it again in one encoding (UTF-8)"
     )
+
+
+def test_a_utf8_file_with_a_byte_order_mark_and_a_windows_1252_line_is_mixed(tmp_path):
+    """Excel's "CSV UTF-8" (a byte-order mark) with a Windows-1252 line appended is refused even without a
+    UTF-8 character in the text: the mark itself is UTF-8, on line 1, and 0xE9 of ``Caf\\xe9`` is byte
+    3 + 4 + 3 = 10, line 2."""
+    data = b"\xef\xbb\xbf" + b"a,b\n" + "Café,x\n".encode("cp1252")
+    with pytest.raises(UndecodableText) as caught:
+        detect_file_encoding(_file(tmp_path, data))
+    assert str(caught.value) == (
+        "the file mixes text encodings: UTF-8 at line 1, but not UTF-8 at byte 10 (line 2); "
+        "save it again in one encoding (UTF-8)"
+    )
+
+
+def test_the_first_byte_beyond_the_first_8_mib_is_counted_as_beyond(tmp_path):
+    """Bytes 0 to 8,388,607 are the first 8 MiB, whose lines are counted: 12 bytes of header and ``Köln``,
+    then 2,097,149 lines of 4 bytes put a Windows-1252 0xE9 at byte 8,388,608 exactly, the first one beyond."""
+    data = b"a,b\n" + "Köln,x\n".encode() + b"y,z\n" * 2_097_149 + b"\xe9,x\n"
+    with pytest.raises(UndecodableText) as caught:
+        detect_file_encoding(_file(tmp_path, data))
+    assert str(caught.value) == (
+        "the file mixes text encodings: UTF-8 at line 2, but not UTF-8 at byte 8,388,608 "
+        "(beyond the first 8 MiB); save it again in one encoding (UTF-8)"
+    )
