@@ -10,16 +10,21 @@ from importlib.resources import files
 import numpy as np
 import pandas as pd
 import pytest
-from lifetimes import BetaGeoFitter, ParetoNBDFitter
+from lifetimes import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
 from lifetimes.datasets import load_cdnow_summary, load_cdnow_summary_data_with_monetary_value
+from lifetimes.utils import ConvergenceError
 from scipy import stats
 
 from orchestration.analytics import clv as clv_module
 from orchestration.analytics.clv import (
+    ClvFitError,
     ClvModel,
     calibration_and_holdout_summary,
+    choose_purchase_model,
     fit_clv,
 )
+from orchestration.analytics.clv import fit as fit_module
+from orchestration.analytics.clv.fit import _finite_params, _gamma_gamma_check, _holdout_errors
 from orchestration.analytics.clv_simulation import simulate_transactions
 from orchestration.analytics.customer_models import predict_customers
 from orchestration.analytics.validation import (
@@ -49,6 +54,16 @@ def _lifetimes_bgnbd(params: dict) -> BetaGeoFitter:
     fitter = BetaGeoFitter()
     fitter.params_ = pd.Series({k: params[k] for k in ("r", "alpha", "a", "b")})
     return fitter
+
+
+def _holdout_frame(summary: pd.DataFrame, frequency_holdout, duration: float = 39.0) -> pd.DataFrame:
+    """A calibration/holdout frame whose calibration period is ``summary`` (its ``frequency, recency, T``),
+    with the holdout purchases and length given."""
+    return (
+        summary[["frequency", "recency", "T"]]
+        .add_suffix("_cal")
+        .assign(frequency_holdout=frequency_holdout, duration_holdout=duration)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -554,18 +569,8 @@ def test_auto_choice_takes_the_model_with_the_smaller_holdout_error():
     Pareto/NBD predicts from the calibration fit of the first choice: Pareto/NBD then predicts the holdout
     exactly (error 0) and must be chosen although BG/NBD comes first; the recorded errors are those of
     each model's predictions."""
-    from orchestration.analytics.clv import choose_purchase_model
-
     summary = load_cdnow_summary()
-    holdout = pd.DataFrame(
-        {
-            "frequency_cal": summary["frequency"],
-            "recency_cal": summary["recency"],
-            "T_cal": summary["T"],
-            "frequency_holdout": 0.0,
-            "duration_holdout": 39.0,
-        }
-    )
+    holdout = _holdout_frame(summary, 0.0)
     first = choose_purchase_model(holdout)
     pareto = ParetoNBDFitter()
     pareto.params_ = pd.Series(first["candidates"]["pareto_nbd"]["params_cal"])[["r", "alpha", "s", "beta"]]
@@ -594,8 +599,6 @@ def test_a_fit_with_a_parameter_that_is_not_positive_and_finite_is_refused():
     every parameter finite and above 0, a finite log-likelihood, and for Gamma-Gamma q above 1 (the mean
     order value v·p/(q − 1) exists only then)."""
     from types import SimpleNamespace
-
-    from orchestration.analytics.clv.fit import _finite_params, _gamma_gamma_check
 
     def fitter(nll: float = 10.0, **params: float) -> SimpleNamespace:
         return SimpleNamespace(params_=pd.Series(params, dtype=float), _negative_log_likelihood_=nll)
@@ -739,8 +742,6 @@ def test_range_probabilities_levels_and_a_gamma_gamma_without_buyers(cdnow):
     """A purchase range's probability is the share of the posterior inside it (20,000 draws of
     sample_purchases, 4 standard errors); levels 0 and 1 (and beyond) name no central range; Gamma-Gamma
     refuses to fit on two repeat buyers with a positive value."""
-    from orchestration.analytics.clv import ClvFitError
-
     model = ClvModel(params={**HAND_BGNBD, **HAND_GG})
     summary = _eight_customers()
     ranges = model.purchase_interval(summary, 39, with_probability=True)
@@ -785,8 +786,6 @@ def test_gamma_gamma_fits_three_buyers_and_leaves_independence_open_when_frequen
     left has the same frequency (values kept only for the 439 one-repeat buyers) the frequency-value
     correlation is undefined, so independence is neither confirmed nor refuted (None); the fit is again
     lifetimes' GammaGammaFitter on the same buyers (with the penalizer the fit fell back to, if any)."""
-    from lifetimes import GammaGammaFitter
-
     repeat = cdnow.index[cdnow["frequency"] > 0]
     three = cdnow.copy()
     three.loc[repeat[3:], "monetary_value"] = 0.0
@@ -812,9 +811,6 @@ def test_gamma_gamma_fits_three_buyers_and_leaves_independence_open_when_frequen
 def test_a_model_that_never_converges_is_refused_with_every_attempt(monkeypatch, model, label):
     """With every attempt refused, the error names the model, the number of customers, the penalizers
     tried and each attempt's reason, in order."""
-    from orchestration.analytics.clv import ClvFitError
-    from orchestration.analytics.clv import fit as fit_module
-
     summary = load_cdnow_summary(index_col=[0]).iloc[:300]
     monkeypatch.setattr(fit_module, "_finite_params", lambda fitter: "refused by the test")
     with pytest.raises(ClvFitError) as caught:
@@ -826,9 +822,6 @@ def test_a_model_that_never_converges_is_refused_with_every_attempt(monkeypatch,
 
 
 def test_gamma_gamma_that_never_converges_is_refused_with_every_attempt(monkeypatch, cdnow):
-    from orchestration.analytics.clv import ClvFitError
-    from orchestration.analytics.clv import fit as fit_module
-
     monkeypatch.setattr(fit_module, "_gamma_gamma_check", lambda fitter: "refused by the test")
     with pytest.raises(ClvFitError) as caught:
         fit_clv(cdnow, fallback_penalizers=(0.01,))
@@ -841,8 +834,6 @@ def test_gamma_gamma_that_never_converges_is_refused_with_every_attempt(monkeypa
 def test_what_the_optimiser_prints_on_failure_is_kept_in_the_reason_not_printed(monkeypatch, capsys, cdnow):
     """lifetimes prints scipy's result when a fit fails: the words go into the fallback reason (spaces
     collapsed), and nothing reaches standard output."""
-    from lifetimes.utils import ConvergenceError
-
     original = BetaGeoFitter.fit
 
     def failing_once(self, *args, **kwargs):
@@ -862,12 +853,8 @@ def test_what_the_optimiser_prints_on_failure_is_kept_in_the_reason_not_printed(
 def test_holdout_errors_by_hand_with_a_single_holdout_purchase():
     """Two customers, one holdout purchase between them: the relative aggregate error is (sum of lifetimes'
     expectations - 1) / 1, the MAE and RMSE those of the two expectations against 1 and 0."""
-    from orchestration.analytics.clv.fit import _holdout_errors
-
     cal = pd.DataFrame({"frequency": [2.0, 0.0], "recency": [20.0, 0.0], "T": [30.0, 30.0]})
-    holdout = cal.set_axis(["frequency_cal", "recency_cal", "T_cal"], axis=1).assign(
-        frequency_holdout=[1.0, 0.0], duration_holdout=10.0
-    )
+    holdout = _holdout_frame(cal, [1.0, 0.0], duration=10.0)
     expected = _lifetimes_bgnbd(HAND_BGNBD).conditional_expected_number_of_purchases_up_to_time(
         10.0, cal["frequency"], cal["recency"], cal["T"]
     )
@@ -881,13 +868,7 @@ def test_holdout_errors_by_hand_with_a_single_holdout_purchase():
 
 
 def test_an_unknown_candidate_is_refused_with_the_choices(cdnow):
-    from orchestration.analytics.clv import choose_purchase_model
-
-    holdout = (
-        cdnow[["frequency", "recency", "T"]]
-        .add_suffix("_cal")
-        .assign(frequency_holdout=0.0, duration_holdout=39.0)
-    )
+    holdout = _holdout_frame(cdnow, 0.0)
     with pytest.raises(
         ValueError, match=r"^unknown candidate 'weibull'; choose from \['bgnbd', 'pareto_nbd'\]$"
     ):
@@ -981,20 +962,13 @@ def test_model_choice_records_a_failed_candidate_and_scores_the_others(monkeypat
     """With BG/NBD made to fail, the choice records its error, still fits Pareto/NBD and picks it; the
     result names its criterion, the holdout length and the number of customers. By default the candidates
     are fitted without a penalizer: Pareto/NBD's calibration parameters are note 008's published ones."""
-    from lifetimes.utils import ConvergenceError
-
-    from orchestration.analytics.clv import choose_purchase_model
 
     def never(self, *args, **kwargs):
         raise ConvergenceError("forced by the test")
 
     monkeypatch.setattr(BetaGeoFitter, "fit", never)
     summary = load_cdnow_summary()
-    holdout = (
-        summary[["frequency", "recency", "T"]]
-        .add_suffix("_cal")
-        .assign(frequency_holdout=0.0, duration_holdout=39.0)
-    )
+    holdout = _holdout_frame(summary, 0.0)
     choice = choose_purchase_model(holdout, fallback_penalizers=(0.01,))
     assert choice["chosen"] == "pareto_nbd"
     assert (choice["criterion"], choice["holdout_length"], choice["n_customers"]) == (
@@ -1055,8 +1029,6 @@ def test_fit_records_lifetimes_standard_errors_convergence_and_the_weekly_unit(c
     """The Gamma-Gamma standard errors are lifetimes' own for the same buyers; the fit reports converged
     when every part did, counts CDNOW's 2,357 customers, 946 repeat buyers and its distinct
     (frequency, recency, T) rows, and keeps the week as its time unit unless told otherwise."""
-    from lifetimes import GammaGammaFitter
-
     model = fit_clv(cdnow)
     buyers = cdnow.loc[cdnow["frequency"] > 0]
     reference = GammaGammaFitter().fit(buyers["frequency"], buyers["monetary_value"]).standard_errors_
@@ -1105,14 +1077,8 @@ def test_auto_choice_fits_its_candidates_with_the_penalizer_asked_for(cdnow):
     """``fit_clv(model="auto", penalizer_coef=0.01)`` compares the candidates fitted with that penalizer:
     its recorded comparison is :func:`choose_purchase_model`'s at 0.01, whose BG/NBD parameters differ
     from the unpenalised ones."""
-    from orchestration.analytics.clv import choose_purchase_model
-
     summary = load_cdnow_summary()
-    holdout = (
-        summary[["frequency", "recency", "T"]]
-        .add_suffix("_cal")
-        .assign(frequency_holdout=summary["frequency"] / 2, duration_holdout=39.0)
-    )
+    holdout = _holdout_frame(summary, summary["frequency"] / 2)
     model = fit_clv(summary, 0.01, model="auto", holdout=holdout, fallback_penalizers=())
     expected = choose_purchase_model(holdout, penalizer_coef=0.01, fallback_penalizers=())
     recorded = model.diagnostics["model_choice"]["candidates"]

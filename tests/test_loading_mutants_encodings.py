@@ -27,14 +27,19 @@ def _file(tmp_path: Path, data: bytes) -> Path:
     return path
 
 
+def _refusal(tmp_path: Path, data: bytes) -> str:
+    """The message with which detect_file_encoding refuses a file holding ``data``."""
+    with pytest.raises(UndecodableText) as caught:
+        detect_file_encoding(_file(tmp_path, data))
+    return str(caught.value)
+
+
 def test_the_mixed_encoding_message_names_the_first_utf8_line_and_the_first_bad_byte(tmp_path):
     """A file mixing UTF-8 and Windows-1252 is rejected with the line of its first UTF-8 character and the
     byte offset and line of its first non-UTF-8 byte, counted by hand: ``a,b\\n`` (4 bytes), ``Köln,x\\n``
     (8 bytes in UTF-8, line 2), ``y,z\\n`` (4 bytes), then ``Caf`` (3 bytes) and 0xE9 at byte 19, line 4."""
     data = b"a,b\n" + "Köln,x\n".encode() + b"y,z\n" + "Café,€\n".encode("cp1252")
-    with pytest.raises(UndecodableText) as caught:
-        detect_file_encoding(_file(tmp_path, data))
-    assert str(caught.value) == (
+    assert _refusal(tmp_path, data) == (
         "the file mixes text encodings: UTF-8 at line 2, but not UTF-8 at byte 19 (line 4); "
         "save it again in one encoding (UTF-8)"
     )
@@ -45,9 +50,7 @@ def test_line_numbers_count_a_leading_empty_line(tmp_path):
     empty line (1 byte) and ``Köln\\n`` (6 bytes), the UTF-8 ``ö`` is on line 2 and the Windows-1252 ``é``
     (byte 7) on line 3."""
     data = b"\n" + "Köln\n".encode() + "é\n".encode("cp1252")
-    with pytest.raises(UndecodableText) as caught:
-        detect_file_encoding(_file(tmp_path, data))
-    assert "UTF-8 at line 2, but not UTF-8 at byte 7 (line 3)" in str(caught.value)
+    assert "UTF-8 at line 2, but not UTF-8 at byte 7 (line 3)" in _refusal(tmp_path, data)
 
 
 def test_a_shift_jis_export_is_read_not_rejected_as_mixed(tmp_path):
@@ -204,9 +207,7 @@ def test_a_mix_of_encodings_found_beyond_the_sample_names_its_byte(tmp_path):
     """UTF-8 on line 2 (``Köln``, bytes 4 to 11), 8.8 MB of ASCII, then Windows-1252 ``Café``: 0xE9 is byte
     4 + 8 + 8,800,000 + 3 = 8,800,015, beyond the first 8 MiB where lines are counted."""
     data = b"a,b\n" + "Köln,x\n".encode() + LONG_ASCII + "Café,€\n".encode("cp1252")
-    with pytest.raises(UndecodableText) as caught:
-        detect_file_encoding(_file(tmp_path, data))
-    assert str(caught.value) == (
+    assert _refusal(tmp_path, data) == (
         "the file mixes text encodings: UTF-8 at line 2, but not UTF-8 at byte 8,800,015 "
         "(beyond the first 8 MiB); save it again in one encoding (UTF-8)"
     )
@@ -217,9 +218,7 @@ def test_a_utf8_file_with_a_byte_order_mark_and_a_windows_1252_line_is_mixed(tmp
     UTF-8 character in the text: the mark itself is UTF-8, on line 1, and 0xE9 of ``Caf\\xe9`` is byte
     3 + 4 + 3 = 10, line 2."""
     data = b"\xef\xbb\xbf" + b"a,b\n" + "Café,x\n".encode("cp1252")
-    with pytest.raises(UndecodableText) as caught:
-        detect_file_encoding(_file(tmp_path, data))
-    assert str(caught.value) == (
+    assert _refusal(tmp_path, data) == (
         "the file mixes text encodings: UTF-8 at line 1, but not UTF-8 at byte 10 (line 2); "
         "save it again in one encoding (UTF-8)"
     )
@@ -229,9 +228,7 @@ def test_the_first_byte_beyond_the_first_8_mib_is_counted_as_beyond(tmp_path):
     """Bytes 0 to 8,388,607 are the first 8 MiB, whose lines are counted: 12 bytes of header and ``Köln``,
     then 2,097,149 lines of 4 bytes put a Windows-1252 0xE9 at byte 8,388,608 exactly, the first one beyond."""
     data = b"a,b\n" + "Köln,x\n".encode() + b"y,z\n" * 2_097_149 + b"\xe9,x\n"
-    with pytest.raises(UndecodableText) as caught:
-        detect_file_encoding(_file(tmp_path, data))
-    assert str(caught.value) == (
+    assert _refusal(tmp_path, data) == (
         "the file mixes text encodings: UTF-8 at line 2, but not UTF-8 at byte 8,388,608 "
         "(beyond the first 8 MiB); save it again in one encoding (UTF-8)"
     )

@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from orchestration.contracts import load_contracts
+from orchestration.loading import loader
 from orchestration.loading.loader import discover_files, drift_warnings, load_entity, unknown_files
 
 CONTRACTS = load_contracts()
@@ -204,10 +206,6 @@ def test_a_failure_while_writing_a_batch_rolls_it_back_and_raises_the_original_e
     """If writing the manifest fails after the batch's rows were inserted, the transaction is rolled back:
     the error raised is the original one, raw and the manifest hold nothing of the batch, and the connection
     takes the next load (no transaction is left open)."""
-    import pytest
-
-    from orchestration.loading import loader
-
     landing, con = tmp_path / "landing", duckdb.connect()
     _orders_file(landing, "o.csv", ["R1", "R2"])
     original = loader._write_manifest
